@@ -1,0 +1,174 @@
+//! The domain configuration carried in the boot bundle (`domains.conf`).
+//!
+//! A line-oriented format: `[domain]` starts a domain, `key = value` sets a
+//! property of the current one, `#` starts a comment.
+//!
+//! ```text
+//! [domain]
+//! name = hello
+//! kernel = hello.elf      # a member of the bundle
+//! memory = 16M            # K, M or G suffix; pages if none
+//! cmdline = console=hvc0
+//! ramdisk = initrd.cpio   # optional
+//! ```
+
+use alloc::vec::Vec;
+use core::fmt;
+
+/// The smallest and largest memory a domain may be given.
+pub const MIN_MEMORY: u64 = 1 << 20;
+pub const MAX_MEMORY: u64 = 1 << 40;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DomainConfig<'a> {
+    pub name: &'a str,
+    pub kernel: &'a str,
+    pub memory_bytes: u64,
+    pub cmdline: &'a str,
+    pub ramdisk: Option<&'a str>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct ConfigError<'a> {
+    pub line: usize,
+    pub kind: ConfigErrorKind<'a>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum ConfigErrorKind<'a> {
+    NotUtf8,
+    OutsideDomain,
+    Syntax,
+    UnknownKey(&'a str),
+    Duplicate(&'a str),
+    Missing(&'static str),
+    BadMemory(&'a str),
+    NoDomains,
+}
+
+impl fmt::Display for ConfigError<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "domains.conf line {}: ", self.line)?;
+        match &self.kind {
+            ConfigErrorKind::NotUtf8 => write!(f, "not UTF-8"),
+            ConfigErrorKind::OutsideDomain => write!(f, "setting before any [domain]"),
+            ConfigErrorKind::Syntax => write!(f, "expected `[domain]` or `key = value`"),
+            ConfigErrorKind::UnknownKey(k) => write!(f, "unknown key `{k}`"),
+            ConfigErrorKind::Duplicate(k) => write!(f, "`{k}` set twice"),
+            ConfigErrorKind::Missing(k) => write!(f, "domain has no `{k}`"),
+            ConfigErrorKind::BadMemory(v) => {
+                write!(f, "memory `{v}` is not a size between {MIN_MEMORY} and {MAX_MEMORY} bytes")
+            }
+            ConfigErrorKind::NoDomains => write!(f, "no [domain] section"),
+        }
+    }
+}
+
+fn parse_memory(v: &str) -> Option<u64> {
+    let (digits, unit) = match v.as_bytes().last()? {
+        b'K' | b'k' => (&v[..v.len() - 1], 1 << 10),
+        b'M' | b'm' => (&v[..v.len() - 1], 1 << 20),
+        b'G' | b'g' => (&v[..v.len() - 1], 1 << 30),
+        _ => (v, 4096),
+    };
+    let bytes = digits.trim().parse::<u64>().ok()?.checked_mul(unit)?;
+    (MIN_MEMORY..=MAX_MEMORY).contains(&bytes).then_some(bytes)
+}
+
+#[derive(Default)]
+struct Partial<'a> {
+    start_line: usize,
+    name: Option<&'a str>,
+    kernel: Option<&'a str>,
+    memory: Option<u64>,
+    cmdline: Option<&'a str>,
+    ramdisk: Option<&'a str>,
+}
+
+impl<'a> Partial<'a> {
+    fn finish(self) -> Result<DomainConfig<'a>, ConfigError<'a>> {
+        let missing = |k| ConfigError { line: self.start_line, kind: ConfigErrorKind::Missing(k) };
+        Ok(DomainConfig {
+            name: self.name.ok_or_else(|| missing("name"))?,
+            kernel: self.kernel.ok_or_else(|| missing("kernel"))?,
+            memory_bytes: self.memory.ok_or_else(|| missing("memory"))?,
+            cmdline: self.cmdline.unwrap_or(""),
+            ramdisk: self.ramdisk,
+        })
+    }
+}
+
+/// Parses the whole configuration: one entry per `[domain]`.
+pub fn parse(text: &[u8]) -> Result<Vec<DomainConfig<'_>>, ConfigError<'_>> {
+    let text = core::str::from_utf8(text).map_err(|_| ConfigError { line: 0, kind: ConfigErrorKind::NotUtf8 })?;
+    let mut domains = Vec::new();
+    let mut current: Option<Partial<'_>> = None;
+    for (i, raw) in text.lines().enumerate() {
+        let line_no = i + 1;
+        let err = |kind| ConfigError { line: line_no, kind };
+        let line = raw.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        if line == "[domain]" {
+            if let Some(done) = current.take() {
+                domains.push(done.finish()?);
+            }
+            current = Some(Partial { start_line: line_no, ..Partial::default() });
+            continue;
+        }
+        let (key, value) = line.split_once('=').ok_or(err(ConfigErrorKind::Syntax))?;
+        let (key, value) = (key.trim(), value.trim());
+        let d = current.as_mut().ok_or(err(ConfigErrorKind::OutsideDomain))?;
+        let slot_was_set = match key {
+            "name" => d.name.replace(value).is_some(),
+            "kernel" => d.kernel.replace(value).is_some(),
+            "cmdline" => d.cmdline.replace(value).is_some(),
+            "ramdisk" => d.ramdisk.replace(value).is_some(),
+            "memory" => {
+                let bytes = parse_memory(value).ok_or(err(ConfigErrorKind::BadMemory(value)))?;
+                d.memory.replace(bytes).is_some()
+            }
+            _ => return Err(err(ConfigErrorKind::UnknownKey(key))),
+        };
+        if slot_was_set {
+            return Err(err(ConfigErrorKind::Duplicate(key)));
+        }
+    }
+    if let Some(done) = current.take() {
+        domains.push(done.finish()?);
+    }
+    if domains.is_empty() {
+        return Err(ConfigError { line: 0, kind: ConfigErrorKind::NoDomains });
+    }
+    Ok(domains)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn two_domains() {
+        let text = b"# demo\n[domain]\nname = a\nkernel = a.elf\nmemory = 16M\ncmdline = x y\n\n[domain]\nname=b\nkernel=b.elf\nmemory=2048 # pages\nramdisk = r\n";
+        let d = parse(text).unwrap();
+        assert_eq!(d.len(), 2);
+        assert_eq!(d[0], DomainConfig { name: "a", kernel: "a.elf", memory_bytes: 16 << 20, cmdline: "x y", ramdisk: None });
+        assert_eq!(d[1].memory_bytes, 8 << 20);
+        assert_eq!(d[1].ramdisk, Some("r"));
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let kind = |t: &'static [u8]| parse(t).unwrap_err();
+        assert_eq!(kind(b"name = a\n").kind, ConfigErrorKind::OutsideDomain);
+        assert_eq!(kind(b"[domain]\nname a\n").line, 2);
+        assert_eq!(kind(b"[domain]\ncolour = red\n").kind, ConfigErrorKind::UnknownKey("colour"));
+        assert_eq!(kind(b"[domain]\nname = a\nname = b\n").kind, ConfigErrorKind::Duplicate("name"));
+        assert_eq!(kind(b"[domain]\nname = a\nkernel = k\n").kind, ConfigErrorKind::Missing("memory"));
+        assert_eq!(kind(b"[domain]\nmemory = 99999999999G\n").kind, ConfigErrorKind::BadMemory("99999999999G"));
+        assert_eq!(kind(b"[domain]\nmemory = 4K\n").kind, ConfigErrorKind::BadMemory("4K"));
+        assert_eq!(kind(b"").kind, ConfigErrorKind::NoDomains);
+        assert_eq!(kind(&[0xff, 0xfe]).kind, ConfigErrorKind::NotUtf8);
+    }
+}

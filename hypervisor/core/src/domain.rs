@@ -1,0 +1,96 @@
+//! Domains: what the hypervisor keeps for each guest, and how one ends.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
+
+use crate::addr::Mfn;
+use crate::frame_allocator::{FrameAllocator, FreeError};
+use crate::guest_memory::AddressSpace;
+use crate::vcpu::GuestRegisters;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct DomainId(pub u32);
+
+impl fmt::Display for DomainId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "d{}", self.0)
+    }
+}
+
+/// A CPU exception raised by guest code that the domain could not handle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GuestFault {
+    pub vector: u8,
+    pub error_code: u64,
+    pub rip: u64,
+    /// The faulting address, for page faults.
+    pub cr2: Option<u64>,
+}
+
+/// The mnemonic of an exception vector (`#GP`), or `"vector"` for others.
+pub fn exception_name(vector: u8) -> &'static str {
+    const NAMES: [&str; 21] = [
+        "#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "CSO", "#TS", "#NP", "#SS",
+        "#GP", "#PF", "RSVD", "#MF", "#AC", "#MC", "#XM", "#VE",
+    ];
+    NAMES.get(usize::from(vector)).copied().unwrap_or("vector")
+}
+
+impl fmt::Display for GuestFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (vector {}, error {:#x}) at rip {:#x}", exception_name(self.vector), self.vector, self.error_code, self.rip)?;
+        if let Some(cr2) = self.cr2 {
+            write!(f, ", address {cr2:#x}")?;
+        }
+        Ok(())
+    }
+}
+
+/// How a domain ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// `sched_shutdown(Poweroff, code)`.
+    Poweroff(u32),
+    /// `sched_shutdown(Reboot, code)`; restarting is left to the toolstack.
+    Reboot(u32),
+    /// `sched_shutdown(Crash, code)`.
+    Crash(u32),
+    /// Stopped by the hypervisor for an exception it had nowhere to send.
+    Fault(GuestFault),
+}
+
+impl Outcome {
+    /// Whether this is an orderly power-off with status 0.
+    pub fn is_clean(&self) -> bool {
+        *self == Outcome::Poweroff(0)
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Outcome::Poweroff(c) => write!(f, "powered off (code {c})"),
+            Outcome::Reboot(c) => write!(f, "asked to reboot (code {c})"),
+            Outcome::Crash(c) => write!(f, "crashed (code {c})"),
+            Outcome::Fault(fault) => write!(f, "stopped: {fault}"),
+        }
+    }
+}
+
+/// A built domain with one vCPU.
+pub struct Domain {
+    pub id: DomainId,
+    pub name: String,
+    /// Pseudo-physical to machine: frame `i` of the domain is `p2m[i]`.
+    pub p2m: Vec<Mfn>,
+    pub space: AddressSpace,
+    pub vcpu: GuestRegisters,
+}
+
+impl Domain {
+    /// Gives every frame of the domain back to the allocator.
+    pub fn release(self, frames: &mut FrameAllocator) -> Result<(), FreeError> {
+        self.p2m.into_iter().try_for_each(|mfn| frames.free(mfn))
+    }
+}

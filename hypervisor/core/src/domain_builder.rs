@@ -1,0 +1,415 @@
+//! Building a domain from a checked guest image (direct paging).
+//!
+//! The builder plans the bootstrap address space first and refuses anything
+//! that does not fit before it takes a single frame; once the frames are
+//! taken nothing can fail. The guest receives frames it owns; its page
+//! tables hold machine frame numbers and are mapped read-only into its own
+//! address space, so it can read them but never write them; the top-level
+//! slots the hypervisor reserves point at the hypervisor's own tables and are
+//! not user-accessible. The order of the bootstrap regions is described in
+//! `hypercall_abi::start_info`.
+
+use alloc::string::String;
+use core::fmt;
+use core::mem::{offset_of, size_of};
+
+use hypercall_abi::start_info::{StartInfo, CMDLINE_MAX, START_INFO_MAGIC};
+use hypercall_abi::version::AbiVersion;
+
+use crate::addr::{range_is_guest, Mfn, HYPERVISOR_L4_SLOTS, PAGE_SIZE};
+use crate::domain::{Domain, DomainId};
+use crate::elf_image::GuestImage;
+use crate::frame_allocator::FrameAllocator;
+use crate::guest_memory::AddressSpace;
+use crate::phys::PhysMemory;
+use crate::pte::{table_index, Pte, PteFlags};
+use crate::vcpu::GuestRegisters;
+
+/// Pages of boot stack a domain starts with.
+pub const BOOT_STACK_PAGES: u64 = 4;
+
+const PAGE: u64 = PAGE_SIZE as u64;
+
+/// The hypervisor's entries for the reserved top-level slots, copied into
+/// every guest's L4.
+pub type HypervisorSlots = [Pte; HYPERVISOR_L4_SLOTS.end - HYPERVISOR_L4_SLOTS.start];
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum BuildError {
+    /// The bootstrap regions need more pages than the domain is given.
+    DoesNotFit { needed_pages: u64, domain_pages: u64 },
+    /// The bootstrap regions would run into the hypervisor's range or off
+    /// the end of the address space.
+    LayoutOutOfRange { end: u64 },
+    /// The machine has too few free frames for the domain.
+    OutOfMemory { needed_pages: u64, free_pages: u64 },
+    CmdlineTooLong { len: usize },
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BuildError::DoesNotFit { needed_pages, domain_pages } => write!(
+                f,
+                "image does not fit: bootstrap needs {needed_pages} pages, domain has {domain_pages}"
+            ),
+            BuildError::LayoutOutOfRange { end } => {
+                write!(f, "bootstrap regions would end at {end:#x}, outside the guest's range")
+            }
+            BuildError::OutOfMemory { needed_pages, free_pages } => {
+                write!(f, "out of memory: domain needs {needed_pages} frames, {free_pages} free")
+            }
+            BuildError::CmdlineTooLong { len } => {
+                write!(f, "command line of {len} bytes exceeds {}", CMDLINE_MAX - 1)
+            }
+        }
+    }
+}
+
+/// Where each bootstrap region lies, as page indices from `virt_start`
+/// (equal to pseudo-physical frame numbers).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Layout {
+    pub virt_start: u64,
+    pub image_pages: u64,
+    pub start_info_pfn: u64,
+    pub p2m_pfn: u64,
+    pub p2m_pages: u64,
+    pub pt_pfn: u64,
+    pub pt_pages: u64,
+    pub stack_pfn: u64,
+    pub ramdisk_pfn: u64,
+    pub ramdisk_pages: u64,
+    /// One past the last bootstrap page.
+    pub end_pfn: u64,
+}
+
+impl Layout {
+    pub fn va(&self, pfn: u64) -> u64 {
+        self.virt_start + pfn * PAGE
+    }
+}
+
+/// Page tables of each level needed to map `[start, end)`, top level
+/// included.
+fn tables_for(start: u64, end: u64) -> u64 {
+    let span = |shift: u32| ((end - 1) >> shift) - (start >> shift) + 1;
+    1 + span(39) + span(30) + span(21)
+}
+
+/// Plans the bootstrap address space of a domain of `nr_pages` pages.
+pub fn plan(image: &GuestImage<'_>, nr_pages: u64, ramdisk_len: u64) -> Result<Layout, BuildError> {
+    let image_pages = (image.virt_end - image.virt_start) / PAGE;
+    let p2m_pages = (nr_pages * 8).div_ceil(PAGE);
+    let ramdisk_pages = ramdisk_len.div_ceil(PAGE);
+    let start_info_pfn = image_pages;
+    let p2m_pfn = start_info_pfn + 1;
+    let pt_pfn = p2m_pfn + p2m_pages;
+    // The tables must also map themselves: grow until the count is stable.
+    let mut pt_pages = 1;
+    loop {
+        let end_pfn = pt_pfn + pt_pages + BOOT_STACK_PAGES + ramdisk_pages;
+        let end = end_pfn
+            .checked_mul(PAGE)
+            .and_then(|b| image.virt_start.checked_add(b))
+            .filter(|&end| range_is_guest(image.virt_start, end - image.virt_start))
+            .ok_or(BuildError::LayoutOutOfRange { end: image.virt_start.wrapping_add(end_pfn.wrapping_mul(PAGE)) })?;
+        let needed = tables_for(image.virt_start, end);
+        if needed <= pt_pages {
+            break;
+        }
+        pt_pages = needed;
+    }
+    let stack_pfn = pt_pfn + pt_pages;
+    let ramdisk_pfn = stack_pfn + BOOT_STACK_PAGES;
+    let end_pfn = ramdisk_pfn + ramdisk_pages;
+    if end_pfn > nr_pages {
+        return Err(BuildError::DoesNotFit { needed_pages: end_pfn, domain_pages: nr_pages });
+    }
+    Ok(Layout {
+        virt_start: image.virt_start,
+        image_pages,
+        start_info_pfn,
+        p2m_pfn,
+        p2m_pages,
+        pt_pfn,
+        pt_pages,
+        stack_pfn,
+        ramdisk_pfn,
+        ramdisk_pages,
+        end_pfn,
+    })
+}
+
+/// What to build.
+pub struct DomainSpec<'a> {
+    pub id: DomainId,
+    pub name: &'a str,
+    pub image: &'a GuestImage<'a>,
+    pub memory_bytes: u64,
+    pub cmdline: &'a str,
+    pub ramdisk: Option<&'a [u8]>,
+    pub abi: AbiVersion,
+    pub features: u64,
+}
+
+/// Builds the domain: takes its frames, loads the image, writes the
+/// start-info page, the p2m array and the page tables, and sets up vCPU 0.
+pub fn build(
+    spec: &DomainSpec<'_>,
+    hypervisor_slots: &HypervisorSlots,
+    frames: &mut FrameAllocator,
+    mem: &mut impl PhysMemory,
+) -> Result<Domain, BuildError> {
+    if spec.cmdline.len() >= CMDLINE_MAX {
+        return Err(BuildError::CmdlineTooLong { len: spec.cmdline.len() });
+    }
+    let nr_pages = spec.memory_bytes / PAGE;
+    let ramdisk = spec.ramdisk.unwrap_or(&[]);
+    let layout = plan(spec.image, nr_pages, ramdisk.len() as u64)?;
+    let free_pages = frames.free_count();
+    let p2m = frames
+        .alloc_many(nr_pages)
+        .ok_or(BuildError::OutOfMemory { needed_pages: nr_pages, free_pages })?;
+
+    // From here on nothing fails. Frames may hold a previous owner's data.
+    for &mfn in &p2m {
+        mem.frame_mut(mfn).fill(0);
+    }
+    load_image(spec.image, &layout, &p2m, mem);
+    copy_to_frames(ramdisk, &p2m[layout.ramdisk_pfn as usize..], mem);
+    for (pfn, mfn) in p2m.iter().enumerate() {
+        let at = layout.p2m_pfn as usize * PAGE_SIZE + pfn * 8;
+        mem.write_u64(p2m[at / PAGE_SIZE], (at % PAGE_SIZE) / 8, mfn.0);
+    }
+    write_start_info(spec, &layout, nr_pages, ramdisk.len() as u64, mem.frame_mut(p2m[layout.start_info_pfn as usize]));
+    let l4 = build_page_tables(spec.image, &layout, &p2m, hypervisor_slots, mem);
+
+    let stack_top = layout.va(layout.stack_pfn + BOOT_STACK_PAGES);
+    Ok(Domain {
+        id: spec.id,
+        name: String::from(spec.name),
+        p2m,
+        space: AddressSpace { l4 },
+        vcpu: GuestRegisters::at_entry(spec.image.entry, stack_top, layout.va(layout.start_info_pfn)),
+    })
+}
+
+fn copy_to_frames(bytes: &[u8], frames: &[Mfn], mem: &mut impl PhysMemory) {
+    for (chunk, &mfn) in bytes.chunks(PAGE_SIZE).zip(frames) {
+        mem.frame_mut(mfn)[..chunk.len()].copy_from_slice(chunk);
+    }
+}
+
+fn load_image(image: &GuestImage<'_>, layout: &Layout, p2m: &[Mfn], mem: &mut impl PhysMemory) {
+    for seg in &image.segments {
+        let mut off = 0usize;
+        while off < seg.data.len() {
+            let va = seg.vaddr + off as u64;
+            let pfn = ((va - layout.virt_start) / PAGE) as usize;
+            let in_page = (va % PAGE) as usize;
+            let n = (PAGE_SIZE - in_page).min(seg.data.len() - off);
+            mem.frame_mut(p2m[pfn])[in_page..in_page + n].copy_from_slice(&seg.data[off..off + n]);
+            off += n;
+        }
+    }
+}
+
+fn write_start_info(spec: &DomainSpec<'_>, layout: &Layout, nr_pages: u64, ramdisk_len: u64, page: &mut [u8; PAGE_SIZE]) {
+    let mut put = |offset: usize, bytes: &[u8]| page[offset..offset + bytes.len()].copy_from_slice(bytes);
+    put(offset_of!(StartInfo, magic), &START_INFO_MAGIC.to_le_bytes());
+    put(offset_of!(StartInfo, abi_major), &spec.abi.major.to_le_bytes());
+    put(offset_of!(StartInfo, abi_minor), &spec.abi.minor.to_le_bytes());
+    put(offset_of!(StartInfo, domain_id), &spec.id.0.to_le_bytes());
+    put(offset_of!(StartInfo, nr_pages), &nr_pages.to_le_bytes());
+    put(offset_of!(StartInfo, first_free_pfn), &layout.end_pfn.to_le_bytes());
+    put(offset_of!(StartInfo, p2m_base), &layout.va(layout.p2m_pfn).to_le_bytes());
+    put(offset_of!(StartInfo, pt_base), &layout.va(layout.pt_pfn).to_le_bytes());
+    put(offset_of!(StartInfo, nr_pt_frames), &layout.pt_pages.to_le_bytes());
+    if ramdisk_len > 0 {
+        put(offset_of!(StartInfo, ramdisk_base), &layout.va(layout.ramdisk_pfn).to_le_bytes());
+        put(offset_of!(StartInfo, ramdisk_len), &ramdisk_len.to_le_bytes());
+    }
+    put(offset_of!(StartInfo, features), &spec.features.to_le_bytes());
+    // The rest of the page, cmdline padding included, is already zero.
+    put(offset_of!(StartInfo, cmdline), spec.cmdline.as_bytes());
+    const _: () = assert!(size_of::<StartInfo>() <= PAGE_SIZE);
+}
+
+/// Leaf permissions of bootstrap page `pfn`.
+fn leaf_flags(image: &GuestImage<'_>, layout: &Layout, pfn: u64) -> PteFlags {
+    let base = PteFlags::PRESENT | PteFlags::USER;
+    if pfn < layout.image_pages {
+        let (page_lo, page_hi) = (layout.va(pfn), layout.va(pfn + 1));
+        let touching = image.segments.iter().filter(|s| s.vaddr < page_hi && page_lo < s.vaddr + s.mem_size);
+        let (mut writable, mut executable) = (false, false);
+        for s in touching {
+            writable |= s.writable;
+            executable |= s.executable;
+        }
+        let mut flags = base;
+        flags.set(PteFlags::WRITABLE, writable);
+        flags.set(PteFlags::NO_EXECUTE, !executable);
+        return flags;
+    }
+    let is_page_table = (layout.pt_pfn..layout.pt_pfn + layout.pt_pages).contains(&pfn);
+    if is_page_table {
+        base | PteFlags::NO_EXECUTE
+    } else {
+        base | PteFlags::WRITABLE | PteFlags::NO_EXECUTE
+    }
+}
+
+fn build_page_tables(
+    image: &GuestImage<'_>,
+    layout: &Layout,
+    p2m: &[Mfn],
+    hypervisor_slots: &HypervisorSlots,
+    mem: &mut impl PhysMemory,
+) -> Mfn {
+    let table_flags = PteFlags::PRESENT | PteFlags::WRITABLE | PteFlags::USER;
+    let l4 = p2m[layout.pt_pfn as usize];
+    let mut next_table = layout.pt_pfn + 1;
+    for (slot, entry) in HYPERVISOR_L4_SLOTS.zip(hypervisor_slots) {
+        mem.write_u64(l4, slot, entry.0);
+    }
+    for pfn in 0..layout.end_pfn {
+        let va = layout.va(pfn);
+        let mut table = l4;
+        for level in (2..=4u32).rev() {
+            let index = table_index(va, level);
+            let entry = Pte(mem.read_u64(table, index));
+            table = if entry.is_present() {
+                entry.mfn()
+            } else {
+                let t = p2m[next_table as usize];
+                next_table += 1;
+                mem.write_u64(table, index, Pte::new(t, table_flags).0);
+                t
+            };
+        }
+        let leaf = Pte::new(p2m[pfn as usize], leaf_flags(image, layout, pfn));
+        mem.write_u64(table, table_index(va, 1), leaf.0);
+    }
+    assert_eq!(next_table, layout.pt_pfn + layout.pt_pages, "planned page-table count matches");
+    l4
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::guest_memory::Access;
+    use crate::test_support::{ElfBuilder, VecMemory};
+    use hypercall_abi::version::AbiVersion;
+    use proptest::prelude::*;
+
+    const V1: AbiVersion = AbiVersion { major: 1, minor: 0 };
+
+    fn slots() -> HypervisorSlots {
+        core::array::from_fn(|i| Pte::new(Mfn(1 + i as u64), PteFlags::PRESENT | PteFlags::WRITABLE))
+    }
+
+    fn spec<'a>(image: &'a GuestImage<'a>, memory_bytes: u64, ramdisk: Option<&'a [u8]>) -> DomainSpec<'a> {
+        DomainSpec { id: DomainId(1), name: "t", image, memory_bytes, cmdline: "hello", ramdisk, abi: V1, features: 0 }
+    }
+
+    #[test]
+    fn builds_the_documented_address_space() {
+        let bytes = ElfBuilder::guest().build();
+        let image = GuestImage::parse(&bytes, V1, 0).unwrap();
+        let mut mem = VecMemory::new(2048);
+        let mut frames = FrameAllocator::new(&[Mfn(100)..Mfn(2048)], &[]);
+        let before = frames.free_count();
+        let ramdisk = [0x5au8; 5000];
+        let d = build(&spec(&image, 4 << 20, Some(&ramdisk)), &slots(), &mut frames, &mut mem).unwrap();
+        assert_eq!(d.p2m.len(), 1024);
+        assert_eq!(frames.free_count(), before - 1024);
+
+        let space = d.space;
+        let si_va = d.vcpu.gprs.rdi;
+        let mut si = [0u8; 128 + 8];
+        space.copy_from(&mem, si_va, &mut si).unwrap();
+        let word = |o: usize| u64::from_le_bytes(si[o..o + 8].try_into().unwrap());
+        assert_eq!(word(offset_of!(StartInfo, magic)), START_INFO_MAGIC);
+        assert_eq!(word(offset_of!(StartInfo, nr_pages)), 1024);
+        assert_eq!(&si[128..134], b"hello\0");
+
+        // The image is where its ELF says, data initialised and bss zero.
+        let mut data = [0u8; 0x200];
+        space.copy_from(&mem, 0xffff_ffff_8000_1000, &mut data).unwrap();
+        assert_eq!(data[0xff], 0xff);
+        assert!(data[0x100..].iter().all(|&b| b == 0));
+        // Text is read-only, data writable.
+        assert!(space.translate(&mem, 0xffff_ffff_8000_0000, Access::Write).is_err());
+        assert!(space.translate(&mem, 0xffff_ffff_8000_1000, Access::Write).is_ok());
+
+        // The p2m array says what the builder took.
+        let p2m_va = word(offset_of!(StartInfo, p2m_base));
+        let mut e = [0u8; 8];
+        space.copy_from(&mem, p2m_va + 8 * 7, &mut e).unwrap();
+        assert_eq!(u64::from_le_bytes(e), d.p2m[7].0);
+
+        // Every page-table frame is mapped, and only read-only.
+        let pt_base = word(offset_of!(StartInfo, pt_base));
+        let nr_pt = word(offset_of!(StartInfo, nr_pt_frames));
+        assert!(nr_pt >= 4);
+        for i in 0..nr_pt {
+            let va = pt_base + i * PAGE;
+            assert!(space.translate(&mem, va, Access::Read).is_ok());
+            assert_eq!(space.translate(&mem, va, Access::Write), Err(hypercall_abi::Error::BadAddress));
+        }
+        assert_eq!(space.translate(&mem, pt_base, Access::Read).unwrap().0, space.l4);
+
+        // The stack and the ramdisk.
+        let rsp = d.vcpu.rsp;
+        assert!(space.translate(&mem, rsp - 8, Access::Write).is_ok());
+        let rd = word(offset_of!(StartInfo, ramdisk_base));
+        let mut r = [0u8; 16];
+        space.copy_from(&mem, rd + 4990, &mut r[..10]).unwrap();
+        assert_eq!(&r[..10], &[0x5a; 10]);
+
+        // Hypervisor slots are the hypervisor's, and not user-accessible.
+        for (slot, entry) in HYPERVISOR_L4_SLOTS.zip(slots()) {
+            assert_eq!(mem.read_u64(space.l4, slot), entry.0);
+        }
+        assert_eq!(space.translate(&mem, 0xffff_8000_0000_0000, Access::Read), Err(hypercall_abi::Error::BadAddress));
+
+        d.release(&mut frames).unwrap();
+        assert_eq!(frames.free_count(), before);
+    }
+
+    #[test]
+    fn refuses_before_taking_frames() {
+        let bytes = ElfBuilder::guest().build();
+        let image = GuestImage::parse(&bytes, V1, 0).unwrap();
+        let mut mem = VecMemory::new(512);
+        let mut frames = FrameAllocator::new(&[Mfn(100)..Mfn(512)], &[]);
+        let before = frames.free_count();
+        // 12 pages cannot hold image (3) + start info + p2m + tables (4) + stack (4).
+        let small = build(&spec(&image, 12 * PAGE, None), &slots(), &mut frames, &mut mem).map(|_| ());
+        assert_eq!(small, Err(BuildError::DoesNotFit { needed_pages: 13, domain_pages: 12 }));
+        let huge = build(&spec(&image, 1 << 30, None), &slots(), &mut frames, &mut mem).map(|_| ());
+        assert!(matches!(huge, Err(BuildError::OutOfMemory { .. })));
+        let long = "x".repeat(CMDLINE_MAX);
+        let mut s = spec(&image, 1 << 20, None);
+        s.cmdline = &long;
+        assert!(matches!(build(&s, &slots(), &mut frames, &mut mem), Err(BuildError::CmdlineTooLong { .. })));
+        assert_eq!(frames.free_count(), before);
+    }
+
+    proptest! {
+        /// The planned page-table count always matches what mapping the
+        /// bootstrap region needs, wherever the image lies.
+        #[test]
+        fn plan_counts_tables_exactly(base_page in 0u64..(1 << 20), pages in 1u64..4096) {
+            let base = 0xffff_ff00_0000_0000 + base_page * PAGE;
+            let bytes = ElfBuilder::guest().base(base).build();
+            let image = GuestImage::parse(&bytes, V1, 0).unwrap();
+            let l = plan(&image, pages + 16, 0);
+            if let Ok(l) = l {
+                prop_assert_eq!(l.pt_pages, tables_for(base, l.va(l.end_pfn)));
+                prop_assert!(l.end_pfn <= pages + 16);
+            }
+        }
+    }
+}

@@ -1,0 +1,28 @@
+//! Veneer's hardware-independent logic.
+//!
+//! Everything here is plain Rust that compiles for the host as well as for
+//! the bare-metal hypervisor, so `cargo test` exercises it without booting
+//! anything. Machine memory is reached through the [`phys::PhysMemory`]
+//! trait: the hypervisor implements it over its direct map, the tests over a
+//! `Vec`. The `unsafe` the hypervisor needs lives in its `arch` layer, never
+//! here.
+#![cfg_attr(not(test), no_std)]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+pub mod addr;
+pub mod bundle;
+pub mod config;
+pub mod domain;
+pub mod domain_builder;
+pub mod elf_image;
+pub mod frame_allocator;
+pub mod guest_memory;
+pub mod hypercall;
+pub mod phys;
+pub mod pte;
+pub mod vcpu;
+
+#[cfg(test)]
+mod test_support;
