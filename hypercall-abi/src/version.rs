@@ -9,10 +9,24 @@ pub const ABI_MAJOR: u16 = 1;
 /// Minor version: bumped by every backwards-compatible addition.
 pub const ABI_MINOR: u16 = 0;
 
+crate::abi_consts! {
+    /// The ABI version this crate and these headers describe.
+    pub mod abi_version: u16, c_prefix = "ABI" {
+        /// Major version (`ABI_MAJOR`): bumped only by a breaking change.
+        MAJOR = 1;
+        /// Minor version (`ABI_MINOR`): bumped by every backwards-compatible addition.
+        MINOR = 0;
+    }
+}
+
+const _: () = assert!(abi_version::MAJOR == ABI_MAJOR && abi_version::MINOR == ABI_MINOR);
+
 /// An ABI version as carried in the guest ELF note and by `ABI_QUERY`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct AbiVersion {
+    /// Major version.
     pub major: u16,
+    /// Minor version.
     pub minor: u16,
 }
 
