@@ -6,10 +6,11 @@
 //! region page aligned and following the previous one):
 //!
 //! 1. the kernel image, at the addresses of its `PT_LOAD` segments;
-//! 2. this page;
-//! 3. the p2m array (`nr_pages` entries of `u64`: pfn → mfn);
-//! 4. the bootstrap page tables (`nr_pt_frames` frames, mapped read-only);
-//! 5. the boot stack.
+//! 2. the ramdisk, if the domain has one (`ramdisk_base`, `ramdisk_len`);
+//! 3. this page;
+//! 4. the p2m array (`nr_pages` entries of `u64`: pfn → mfn);
+//! 5. the bootstrap page tables (`nr_pt_frames` frames, mapped read-only);
+//! 6. the boot stack.
 //!
 //! Pseudo-physical frame 0 holds the first page of the image; the regions
 //! above occupy the frames that follow, so `first_free_pfn` is the first

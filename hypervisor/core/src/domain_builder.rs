@@ -13,7 +13,8 @@ use alloc::string::String;
 use core::fmt;
 use core::mem::{offset_of, size_of};
 
-use hypercall_abi::start_info::{StartInfo, CMDLINE_MAX, START_INFO_MAGIC};
+use hypercall_abi::device::device_consts;
+use hypercall_abi::start_info::{StartInfo, StartInfoExt, CMDLINE_MAX, START_INFO_EXT_MAGIC, START_INFO_EXT_OFFSET, START_INFO_MAGIC};
 use hypercall_abi::version::AbiVersion;
 
 use crate::addr::{range_is_guest, Mfn, HYPERVISOR_L4_SLOTS, PAGE_SIZE};
@@ -102,13 +103,14 @@ pub fn plan(image: &GuestImage<'_>, nr_pages: u64, ramdisk_len: u64) -> Result<L
     let image_pages = (image.virt_end - image.virt_start) / PAGE;
     let p2m_pages = (nr_pages * 8).div_ceil(PAGE);
     let ramdisk_pages = ramdisk_len.div_ceil(PAGE);
-    let start_info_pfn = image_pages;
+    let ramdisk_pfn = image_pages;
+    let start_info_pfn = ramdisk_pfn + ramdisk_pages;
     let p2m_pfn = start_info_pfn + 1;
     let pt_pfn = p2m_pfn + p2m_pages;
     // The tables must also map themselves: grow until the count is stable.
     let mut pt_pages = 1;
     loop {
-        let end_pfn = pt_pfn + pt_pages + BOOT_STACK_PAGES + ramdisk_pages;
+        let end_pfn = pt_pfn + pt_pages + BOOT_STACK_PAGES;
         let end = end_pfn
             .checked_mul(PAGE)
             .and_then(|b| image.virt_start.checked_add(b))
@@ -121,8 +123,7 @@ pub fn plan(image: &GuestImage<'_>, nr_pages: u64, ramdisk_len: u64) -> Result<L
         pt_pages = needed;
     }
     let stack_pfn = pt_pfn + pt_pages;
-    let ramdisk_pfn = stack_pfn + BOOT_STACK_PAGES;
-    let end_pfn = ramdisk_pfn + ramdisk_pages;
+    let end_pfn = stack_pfn + BOOT_STACK_PAGES;
     if end_pfn > nr_pages {
         return Err(BuildError::DoesNotFit { needed_pages: end_pfn, domain_pages: nr_pages });
     }
@@ -233,6 +234,13 @@ fn write_start_info(spec: &DomainSpec<'_>, layout: &Layout, nr_pages: u64, ramdi
     put(offset_of!(StartInfo, features), &spec.features.to_le_bytes());
     // The rest of the page, cmdline padding included, is already zero.
     put(offset_of!(StartInfo, cmdline), spec.cmdline.as_bytes());
+    // The extension: one vCPU and no console device yet. The shared-info
+    // page and the m2p table arrive with the event and memory work; until
+    // then their fields stay 0, which no valid frame or table address is.
+    let ext = |field: usize| START_INFO_EXT_OFFSET + field;
+    put(ext(offset_of!(StartInfoExt, magic)), &START_INFO_EXT_MAGIC.to_le_bytes());
+    put(ext(offset_of!(StartInfoExt, nr_vcpus)), &1u32.to_le_bytes());
+    put(ext(offset_of!(StartInfoExt, console_device)), &device_consts::NONE.to_le_bytes());
     const _: () = assert!(size_of::<StartInfo>() <= PAGE_SIZE);
 }
 
@@ -333,6 +341,10 @@ mod tests {
         assert_eq!(word(offset_of!(StartInfo, magic)), START_INFO_MAGIC);
         assert_eq!(word(offset_of!(StartInfo, nr_pages)), 1024);
         assert_eq!(&si[128..134], b"hello\0");
+        let mut ext = [0u8; 32];
+        space.copy_from(&mem, si_va + START_INFO_EXT_OFFSET as u64, &mut ext).unwrap();
+        assert_eq!(u64::from_le_bytes(ext[..8].try_into().unwrap()), START_INFO_EXT_MAGIC);
+        assert_eq!(u32::from_le_bytes(ext[24..28].try_into().unwrap()), 1, "nr_vcpus");
 
         // The image is where its ELF says, data initialised and bss zero.
         let mut data = [0u8; 0x200];

@@ -107,10 +107,43 @@ impl FrameAllocator {
     }
 }
 
+/// The lowest run of `count` frames inside one `usable` range that touches
+/// no `reserved` range: where the boot code puts the heap before the
+/// allocator (which lives on the heap) exists.
+pub fn find_free_run(usable: &[Range<Mfn>], reserved: &[Range<Mfn>], count: u64) -> Option<Range<Mfn>> {
+    let mut best: Option<Range<Mfn>> = None;
+    for r in usable {
+        let mut start = r.start.0;
+        while start.checked_add(count)? <= r.end.0 {
+            let end = start + count;
+            match reserved.iter().filter(|x| x.start.0 < end && start < x.end.0).map(|x| x.end.0).max() {
+                Some(past) => start = past,
+                None => {
+                    if best.as_ref().is_none_or(|b| start < b.start.0) {
+                        best = Some(Mfn(start)..Mfn(end));
+                    }
+                    break;
+                }
+            }
+        }
+    }
+    best
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn free_run_avoids_reserved_ranges() {
+        let ram = [Mfn(0x100)..Mfn(0x200), Mfn(0x10)..Mfn(0x40)];
+        let reserved = [Mfn(0x100)..Mfn(0x120), Mfn(0x130)..Mfn(0x131), Mfn(0x10)..Mfn(0x30)];
+        assert_eq!(find_free_run(&ram, &reserved, 0x10), Some(Mfn(0x30)..Mfn(0x40)));
+        assert_eq!(find_free_run(&ram, &reserved, 0x11), Some(Mfn(0x131)..Mfn(0x142)));
+        assert_eq!(find_free_run(&ram, &reserved, 0xd0), None);
+        assert_eq!(find_free_run(&ram, &reserved, 0xcf), Some(Mfn(0x131)..Mfn(0x200)));
+    }
 
     #[test]
     fn reserved_frames_are_never_handed_out() {

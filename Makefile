@@ -1,0 +1,47 @@
+# Veneer's front door: install what is missing, then hand over to xtask,
+# where the build, bundle, QEMU and test logic lives.
+
+# Debian's Rust (the one toolchain here with library sources for
+# -Zbuild-std) with its linker, QEMU, and a C compiler for the ABI header
+# checks.
+APT_PACKAGES := rustc-web cargo-web rust-web-src rust-web-clippy rust-web-llvm lld-22 \
+                qemu-system-x86 gcc g++
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+XTASK := cargo run -q -p xtask --
+
+.PHONY: all deps build run test conformance bench qemu-command clean
+
+all: build
+
+deps:
+	@missing=$$(for p in $(APT_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
+	done); \
+	if [ -n "$$missing" ]; then \
+	    echo "installing:" $$missing; \
+	    $(SUDO) apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+build: deps
+	@$(XTASK) build
+
+# Boots the demo guest on Veneer with the serial console here; ends with QEMU.
+run: deps
+	@$(XTASK) run
+
+# Host unit tests, then every conformance guest; ends with "N passed, N failed".
+test: deps
+	@$(XTASK) test
+
+conformance: deps
+	@$(XTASK) conformance
+
+bench: deps
+	@$(XTASK) bench
+
+qemu-command: deps
+	@$(XTASK) qemu-command
+
+clean:
+	cargo clean

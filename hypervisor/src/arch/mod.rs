@@ -1,0 +1,2 @@
+//! Hardware access, by architecture.
+pub mod x86_64;

@@ -1,0 +1,105 @@
+//! Control registers, feature bits and the FPU.
+
+use core::arch::x86_64::{__cpuid, __cpuid_count};
+
+use x86_64::registers::control::{Cr0, Cr0Flags, Cr4, Cr4Flags};
+use x86_64::registers::xcontrol::XCr0;
+
+/// Stops this CPU for good.
+pub fn halt_forever() -> ! {
+    loop {
+        x86_64::instructions::interrupts::disable();
+        x86_64::instructions::hlt();
+    }
+}
+
+/// CPU features Veneer uses where present.
+#[derive(Clone, Copy, Debug)]
+pub struct Features {
+    pub xsave: bool,
+    pub smep: bool,
+    pub smap: bool,
+    /// XCR0 bits this CPU supports, among those Veneer enables.
+    pub xcr0: u64,
+}
+
+/// XCR0 components Veneer hands to guests: x87, SSE, AVX, AVX-512.
+const XCR0_WANTED: u64 = 0b1110_0111;
+
+pub fn features() -> Features {
+    let leaf1 = __cpuid(1);
+    let leaf7 = __cpuid_count(7, 0);
+    let xsave = leaf1.ecx & (1 << 26) != 0;
+    let xcr0 = if xsave {
+        let d = __cpuid_count(0xd, 0);
+        (u64::from(d.edx) << 32 | u64::from(d.eax)) & XCR0_WANTED
+    } else {
+        0
+    };
+    Features { xsave, smep: leaf7.ebx & (1 << 7) != 0, smap: leaf7.ebx & (1 << 20) != 0, xcr0 }
+}
+
+/// Sets up CR4 and XCR0: global pages, SSE for guests, XSAVE, and
+/// SMEP/SMAP so the hypervisor can neither run nor touch guest pages by
+/// accident (it reaches guest memory only through its direct map).
+pub fn init(f: &Features) {
+    let mut cr4 = Cr4::read() | Cr4Flags::PAGE_GLOBAL | Cr4Flags::OSFXSR | Cr4Flags::OSXMMEXCPT_ENABLE;
+    if f.xsave {
+        cr4 |= Cr4Flags::OSXSAVE;
+    }
+    if f.smep {
+        cr4 |= Cr4Flags::SUPERVISOR_MODE_EXECUTION_PROTECTION;
+    }
+    if f.smap {
+        cr4 |= Cr4Flags::SUPERVISOR_MODE_ACCESS_PREVENTION;
+    }
+    // SAFETY: every bit set is supported (checked above or architectural on
+    // x86_64), and none changes the meaning of the current mappings.
+    unsafe { Cr4::write(cr4) };
+    // Native FPU error reporting, WAIT honours TS, no emulation: as every
+    // x86_64 kernel runs.
+    let cr0 = (Cr0::read() | Cr0Flags::MONITOR_COPROCESSOR | Cr0Flags::NUMERIC_ERROR)
+        - Cr0Flags::EMULATE_COPROCESSOR
+        - Cr0Flags::TASK_SWITCHED;
+    // SAFETY: these bits only govern FPU exceptions and are architectural.
+    unsafe { Cr0::write(cr0) };
+    if f.xsave {
+        // SAFETY: OSXSAVE is on, and the value only holds components CPUID
+        // reports, x87 among them as the architecture requires.
+        unsafe { XCr0::write_raw(f.xcr0) };
+    }
+}
+
+/// An XSAVE area (standard form) whose header says every component is in
+/// its initial state; only MXCSR, which XRSTOR always loads, is set.
+#[repr(C, align(64))]
+struct InitXsaveArea([u8; 576]);
+
+static INIT_XSAVE: InitXsaveArea = {
+    let mut a = [0u8; 576];
+    // MXCSR at byte 24: all exceptions masked, the architectural default.
+    a[24] = 0x80;
+    a[25] = 0x1f;
+    InitXsaveArea(a)
+};
+
+/// Puts the x87/SSE/AVX state in its initial state, so a domain never sees
+/// another's vector registers.
+pub fn reset_fpu(f: &Features) {
+    if f.xsave {
+        let (lo, hi) = (f.xcr0 as u32, (f.xcr0 >> 32) as u32);
+        // SAFETY: the area is 64-byte aligned, in standard form with a zero
+        // header, and at least as large as the legacy region plus header;
+        // XRSTOR with XSTATE_BV = 0 reads nothing beyond that.
+        unsafe {
+            core::arch::asm!("xrstor64 [{}]", in(reg) &INIT_XSAVE, in("eax") lo, in("edx") hi, options(nostack, readonly));
+        }
+    } else {
+        // SAFETY: FXRSTOR needs a 16-byte aligned 512-byte area; the first
+        // 512 bytes of INIT_XSAVE are a valid legacy image (FCW 0 is not the
+        // default, so FNINIT follows to set the x87 control word properly).
+        unsafe {
+            core::arch::asm!("fxrstor64 [{}]", "fninit", in(reg) &INIT_XSAVE, options(nostack));
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! The hypervisor's map of machine memory, at `DIRECT_MAP_BASE` + physical
+//! address, and the `PhysMemory` implementation over it.
+
+use core::ops::Range;
+
+use veneer_core::addr::{Mfn, DIRECT_MAP_BASE, PAGE_SIZE};
+use veneer_core::phys::PhysMemory;
+
+/// The virtual address at which the hypervisor sees physical `addr`.
+pub const fn phys_to_virt(addr: u64) -> u64 {
+    DIRECT_MAP_BASE + addr
+}
+
+/// Machine RAM, reached through the direct map. It holds the RAM regions so
+/// that a frame number from a guest page table is never turned into an
+/// address outside RAM.
+pub struct DirectMap {
+    ram: [Range<Mfn>; MAX_RAM_REGIONS],
+    count: usize,
+}
+
+pub const MAX_RAM_REGIONS: usize = 32;
+
+impl DirectMap {
+    /// # Safety
+    /// Every frame of `ram` must be mapped read-write in the direct map for
+    /// as long as the value lives, and used only by the hypervisor or the
+    /// domain that owns it.
+    pub unsafe fn new(ram: &[Range<Mfn>]) -> DirectMap {
+        let mut map = DirectMap { ram: [const { Mfn(0)..Mfn(0) }; MAX_RAM_REGIONS], count: 0 };
+        for r in ram.iter().take(MAX_RAM_REGIONS) {
+            map.ram[map.count] = r.clone();
+            map.count += 1;
+        }
+        map
+    }
+}
+
+impl PhysMemory for DirectMap {
+    fn contains(&self, mfn: Mfn) -> bool {
+        self.ram[..self.count].iter().any(|r| r.contains(&mfn))
+    }
+
+    fn frame(&self, mfn: Mfn) -> &[u8; PAGE_SIZE] {
+        assert!(self.contains(mfn), "{mfn} is not RAM");
+        // SAFETY: `mfn` is RAM, which `new`'s contract keeps mapped; the
+        // borrow of `self` keeps callers from holding a mutable view at the
+        // same time through this map.
+        unsafe { &*(phys_to_virt(mfn.phys()) as *const [u8; PAGE_SIZE]) }
+    }
+
+    fn frame_mut(&mut self, mfn: Mfn) -> &mut [u8; PAGE_SIZE] {
+        assert!(self.contains(mfn), "{mfn} is not RAM");
+        // SAFETY: as for `frame`; `&mut self` makes the view exclusive
+        // within the hypervisor.
+        unsafe { &mut *(phys_to_virt(mfn.phys()) as *mut [u8; PAGE_SIZE]) }
+    }
+}

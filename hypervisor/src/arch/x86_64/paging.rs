@@ -1,0 +1,135 @@
+//! The hypervisor's own page tables, and the only code that writes CR3.
+//!
+//! Layout of the hypervisor's range (top-level slots 256-271, shared by
+//! every address space):
+//! - slot 256: the direct map of RAM (`DIRECT_MAP_BASE` + physical), read-
+//!   write, never executable;
+//! - slot 271: the image, at `IMAGE_OFFSET` + physical, with text read-only
+//!   and executable, rodata read-only, data and bss read-write.
+//!
+//! Every one of the 16 slots gets its L3 table at boot and never changes,
+//! so copying the 16 entries into a guest's L4 shares everything the
+//! hypervisor maps now or later.
+
+use core::ops::Range;
+
+use veneer_core::addr::{Mfn, HYPERVISOR_L4_SLOTS, PAGE_SIZE};
+use veneer_core::domain_builder::HypervisorSlots;
+use veneer_core::frame_allocator::FrameAllocator;
+use veneer_core::phys::PhysMemory;
+use veneer_core::pte::{level_span, table_index, Pte, PteFlags};
+use x86_64::registers::control::{Cr3, Cr3Flags};
+use x86_64::structures::paging::PhysFrame;
+use x86_64::PhysAddr;
+
+use super::direct_map::{phys_to_virt, DirectMap};
+
+/// Where the image runs: virtual = `IMAGE_OFFSET` + physical (link.ld).
+pub const IMAGE_OFFSET: u64 = 0xffff_8780_0000_0000;
+
+extern "C" {
+    static __text_start: u8;
+    static __text_end: u8;
+    static __rodata_start: u8;
+    static __rodata_end: u8;
+    static __data_start: u8;
+    static __data_end: u8;
+}
+
+/// The hypervisor's top-level table.
+pub struct HypervisorTables {
+    pub l4: Mfn,
+}
+
+struct Mapper<'a> {
+    l4: Mfn,
+    frames: &'a mut FrameAllocator,
+    mem: &'a mut DirectMap,
+}
+
+impl Mapper<'_> {
+    fn new_table(&mut self) -> Mfn {
+        let t = self.frames.alloc().expect("frames for the hypervisor's page tables");
+        self.mem.frame_mut(t).fill(0);
+        t
+    }
+
+    /// Maps `[virt, virt + len)` to `phys`, with 2 MiB pages where both are
+    /// aligned and 4 KiB pages elsewhere.
+    fn map(&mut self, virt: u64, phys: u64, len: u64, flags: PteFlags) {
+        let table_flags = PteFlags::PRESENT | PteFlags::WRITABLE;
+        let mut off = 0;
+        while off < len {
+            let (va, pa) = (virt + off, phys + off);
+            let large = va % level_span(2) == 0 && pa % level_span(2) == 0 && len - off >= level_span(2);
+            let leaf_level = if large { 2 } else { 1 };
+            let mut table = self.l4;
+            for level in ((leaf_level + 1)..=4).rev() {
+                let i = table_index(va, level);
+                let e = Pte(self.mem.read_u64(table, i));
+                table = if e.is_present() {
+                    e.mfn()
+                } else {
+                    let t = self.new_table();
+                    self.mem.write_u64(table, i, Pte::new(t, table_flags).0);
+                    t
+                };
+            }
+            let leaf_flags = if large { flags | PteFlags::HUGE } else { flags };
+            self.mem.write_u64(table, table_index(va, leaf_level), Pte::new(Mfn::from_phys(pa), leaf_flags).0);
+            off += level_span(leaf_level);
+        }
+    }
+}
+
+fn symbol(s: &u8) -> u64 {
+    s as *const u8 as u64
+}
+
+/// Builds the hypervisor's tables and switches to them.
+pub fn init(ram: &[Range<Mfn>], frames: &mut FrameAllocator, mem: &mut DirectMap) -> HypervisorTables {
+    let mut m = Mapper { l4: Mfn(0), frames, mem };
+    m.l4 = m.new_table();
+    for slot in HYPERVISOR_L4_SLOTS {
+        let l3 = m.new_table();
+        m.mem.write_u64(m.l4, slot, Pte::new(l3, PteFlags::PRESENT | PteFlags::WRITABLE).0);
+    }
+    let data = PteFlags::PRESENT | PteFlags::WRITABLE | PteFlags::GLOBAL | PteFlags::NO_EXECUTE;
+    for r in ram {
+        let (start, end) = (r.start.phys(), r.end.phys());
+        m.map(phys_to_virt(start), start, end - start, data);
+    }
+    // SAFETY: the linker script defines these symbols; only their addresses
+    // are used.
+    let sections = unsafe {
+        [
+            (symbol(&__text_start), symbol(&__text_end), PteFlags::PRESENT | PteFlags::GLOBAL),
+            (symbol(&__rodata_start), symbol(&__rodata_end), PteFlags::PRESENT | PteFlags::GLOBAL | PteFlags::NO_EXECUTE),
+            (symbol(&__data_start), symbol(&__data_end), data),
+        ]
+    };
+    for (start, end, flags) in sections {
+        m.map(start, start - IMAGE_OFFSET, end - start, flags);
+    }
+    let l4 = m.l4;
+    activate(l4);
+    HypervisorTables { l4 }
+}
+
+impl HypervisorTables {
+    /// The entries every guest L4 carries in the hypervisor's slots.
+    pub fn slots(&self, mem: &DirectMap) -> HypervisorSlots {
+        core::array::from_fn(|i| Pte(mem.read_u64(self.l4, HYPERVISOR_L4_SLOTS.start + i)))
+    }
+}
+
+/// Switches to the address space whose top-level table is `l4`.
+pub fn activate(l4: Mfn) {
+    let frame = PhysFrame::from_start_address(PhysAddr::new(l4.phys())).expect("page-aligned L4");
+    // SAFETY: every L4 Veneer loads carries the hypervisor's slots (the
+    // builder copies them into guest tables), so the code, stack and data in
+    // use stay mapped across the switch.
+    unsafe { Cr3::write(frame, Cr3Flags::empty()) };
+}
+
+const _: () = assert!(PAGE_SIZE == 4096);

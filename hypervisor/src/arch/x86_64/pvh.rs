@@ -1,0 +1,97 @@
+//! The PVH boot protocol: the `hvm_start_info` structure the loader leaves
+//! for us, its memory map and its modules (our boot bundle).
+
+use core::ops::Range;
+
+use super::direct_map::phys_to_virt;
+
+const START_INFO_MAGIC: u32 = 0x336e_c578;
+const MEMMAP_TYPE_RAM: u32 = 1;
+pub const MAX_REGIONS: usize = 64;
+
+#[repr(C)]
+struct HvmStartInfo {
+    magic: u32,
+    version: u32,
+    flags: u32,
+    nr_modules: u32,
+    modlist_paddr: u64,
+    cmdline_paddr: u64,
+    rsdp_paddr: u64,
+    memmap_paddr: u64,
+    memmap_entries: u32,
+    reserved: u32,
+}
+
+#[repr(C)]
+struct HvmModlistEntry {
+    paddr: u64,
+    size: u64,
+    cmdline_paddr: u64,
+    reserved: u64,
+}
+
+#[repr(C)]
+struct HvmMemmapEntry {
+    addr: u64,
+    size: u64,
+    kind: u32,
+    reserved: u32,
+}
+
+/// What the loader told us, copied out of its structures.
+pub struct BootInfo {
+    /// RAM regions (physical byte ranges), in the loader's order.
+    pub ram: [Range<u64>; MAX_REGIONS],
+    pub ram_count: usize,
+    /// The first module: the boot bundle.
+    pub bundle: Option<Range<u64>>,
+}
+
+pub enum PvhError {
+    BadMagic(u32),
+    /// Version 0 has no memory map; Veneer needs one.
+    NoMemoryMap,
+}
+
+impl core::fmt::Display for PvhError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            PvhError::BadMagic(m) => write!(f, "magic {m:#x}, expected {START_INFO_MAGIC:#x} (not booted through PVH?)"),
+            PvhError::NoMemoryMap => write!(f, "no memory map (start info version 0)"),
+        }
+    }
+}
+
+/// Reads the start info at physical `addr`.
+///
+/// # Safety
+/// `addr` must be the pointer the PVH loader passed in `%ebx`, and the
+/// direct map must cover the loader's structures (the boot tables map the
+/// first 4 GiB).
+pub unsafe fn read(addr: u64) -> Result<BootInfo, PvhError> {
+    // SAFETY: per the contract, a valid hvm_start_info lies at `addr`.
+    let si = unsafe { &*(phys_to_virt(addr) as *const HvmStartInfo) };
+    if si.magic != START_INFO_MAGIC {
+        return Err(PvhError::BadMagic(si.magic));
+    }
+    if si.version < 1 || si.memmap_entries == 0 {
+        return Err(PvhError::NoMemoryMap);
+    }
+    let mut info = BootInfo { ram: [const { 0..0 }; MAX_REGIONS], ram_count: 0, bundle: None };
+    for i in 0..si.memmap_entries as usize {
+        // SAFETY: the loader promises `memmap_entries` entries at
+        // `memmap_paddr`, inside the mapped first 4 GiB.
+        let e = unsafe { &*(phys_to_virt(si.memmap_paddr) as *const HvmMemmapEntry).add(i) };
+        if e.kind == MEMMAP_TYPE_RAM && e.size > 0 && info.ram_count < MAX_REGIONS {
+            info.ram[info.ram_count] = e.addr..e.addr + e.size;
+            info.ram_count += 1;
+        }
+    }
+    if si.nr_modules > 0 {
+        // SAFETY: as above, for the module list.
+        let m = unsafe { &*(phys_to_virt(si.modlist_paddr) as *const HvmModlistEntry) };
+        info.bundle = Some(m.paddr..m.paddr + m.size);
+    }
+    Ok(info)
+}

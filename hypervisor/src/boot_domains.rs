@@ -1,0 +1,78 @@
+//! Building the domains the boot bundle describes.
+//!
+//! A domain that cannot be built — its kernel missing from the bundle, a
+//! malformed or incompatible image, not enough memory — is refused with one
+//! log line naming it and the reason; the others are built regardless.
+
+use alloc::format;
+use alloc::string::String;
+
+use hypercall_abi::version::AbiVersion;
+use veneer_core::bundle::{Bundle, CONFIG_NAME};
+use veneer_core::config::{self, DomainConfig};
+use veneer_core::domain::DomainId;
+use veneer_core::domain_builder::{self, DomainSpec};
+use veneer_core::elf_image::GuestImage;
+
+use crate::hypervisor::{Hypervisor, FEATURES};
+
+pub fn build_all(bytes: &[u8], hv: &mut Hypervisor) {
+    let bundle = match Bundle::parse(bytes) {
+        Ok(b) => b,
+        Err(e) => {
+            log::error!("boot bundle: {e}");
+            hv.all_clean = false;
+            return;
+        }
+    };
+    let Some(text) = bundle.get(CONFIG_NAME) else {
+        log::error!("boot bundle has no {CONFIG_NAME}");
+        hv.all_clean = false;
+        return;
+    };
+    let configs = match config::parse(text) {
+        Ok(c) => c,
+        Err(e) => {
+            log::error!("{e}");
+            hv.all_clean = false;
+            return;
+        }
+    };
+    // Domain 0 is kept for the privileged control domain.
+    for (id, cfg) in (1u32..).map(DomainId).zip(&configs) {
+        match build_one(id, cfg, &bundle, hv) {
+            Ok(()) => {}
+            Err(reason) => {
+                log::info!("{} \"{}\": refused: {}", id, cfg.name, reason);
+                hv.all_clean = false;
+            }
+        }
+    }
+}
+
+fn build_one(id: DomainId, cfg: &DomainConfig<'_>, bundle: &Bundle<'_>, hv: &mut Hypervisor) -> Result<(), String> {
+    let kernel = bundle.get(cfg.kernel).ok_or_else(|| format!("kernel `{}` is not in the boot bundle", cfg.kernel))?;
+    let ramdisk = match cfg.ramdisk {
+        Some(name) => Some(bundle.get(name).ok_or_else(|| format!("ramdisk `{name}` is not in the boot bundle"))?),
+        None => None,
+    };
+    let image = GuestImage::parse(kernel, AbiVersion::CURRENT, FEATURES).map_err(|e| format!("{e}"))?;
+    let spec = DomainSpec {
+        id,
+        name: cfg.name,
+        image: &image,
+        memory_bytes: cfg.memory_bytes,
+        cmdline: cfg.cmdline,
+        ramdisk,
+        abi: AbiVersion::CURRENT,
+        features: FEATURES,
+    };
+    let slots = hv.tables.slots(&hv.mem);
+    let domain = domain_builder::build(&spec, &slots, &mut hv.frames, &mut hv.mem).map_err(|e| format!("{e}"))?;
+    log::info!(
+        "{} \"{}\": built: {} MiB, image {:#x}..{:#x}, entry {:#x}",
+        id, cfg.name, cfg.memory_bytes >> 20, image.virt_start, image.virt_end, image.entry
+    );
+    hv.ready.push_back(domain);
+    Ok(())
+}

@@ -1,0 +1,38 @@
+//! What happens when the hypervisor itself fails: one clear report on the
+//! serial port, then QEMU stops with `RunStatus::HypervisorFailed`.
+
+use core::fmt::Write;
+
+use veneer_core::domain::exception_name;
+use x86_64::registers::control::Cr2;
+
+use crate::arch::x86_64::entry::ExceptionFrame;
+use crate::arch::x86_64::qemu_exit::{exit, RunStatus};
+use crate::arch::x86_64::serial::{take_over, Serial};
+
+pub fn hypervisor_exception(f: &ExceptionFrame) -> ! {
+    take_over();
+    let g = &f.gprs;
+    let cr2 = Cr2::read_raw();
+    let _ = writeln!(
+        Serial,
+        "\n(veneer) FATAL: {} (vector {}) in hypervisor, error code {:#x}\n\
+         (veneer)   rip {:#018x}  cs {:#x}  rflags {:#x}  rsp {:#018x}  ss {:#x}  cr2 {:#018x}\n\
+         (veneer)   rax {:#018x}  rbx {:#018x}  rcx {:#018x}  rdx {:#018x}\n\
+         (veneer)   rsi {:#018x}  rdi {:#018x}  rbp {:#018x}  r8  {:#018x}\n\
+         (veneer)   r9  {:#018x}  r10 {:#018x}  r11 {:#018x}  r12 {:#018x}\n\
+         (veneer)   r13 {:#018x}  r14 {:#018x}  r15 {:#018x}",
+        exception_name(f.vector as u8), f.vector, f.error_code,
+        f.rip, f.cs, f.rflags, f.rsp, f.ss, cr2,
+        g.rax, g.rbx, g.rcx, g.rdx, g.rsi, g.rdi, g.rbp, g.r8,
+        g.r9, g.r10, g.r11, g.r12, g.r13, g.r14, g.r15,
+    );
+    exit(RunStatus::HypervisorFailed)
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    take_over();
+    let _ = writeln!(Serial, "\n(veneer) FATAL: panic: {info}");
+    exit(RunStatus::HypervisorFailed)
+}

@@ -1,0 +1,39 @@
+//! The `log` backend: every hypervisor message goes to the serial port as
+//! one line prefixed with `(veneer)`, so it stands apart from guest output.
+
+use core::fmt::Write;
+
+use log::{Level, LevelFilter, Log, Metadata, Record};
+
+use crate::arch::x86_64::serial::Serial;
+
+struct SerialLogger;
+
+impl Log for SerialLogger {
+    fn enabled(&self, metadata: &Metadata<'_>) -> bool {
+        metadata.level() <= log::max_level()
+    }
+
+    fn log(&self, record: &Record<'_>) {
+        if !self.enabled(record.metadata()) {
+            return;
+        }
+        let level = match record.level() {
+            Level::Error => "error: ",
+            Level::Warn => "warning: ",
+            _ => "",
+        };
+        // Serial output cannot fail.
+        let _ = writeln!(Serial, "(veneer) {level}{}", record.args());
+    }
+
+    fn flush(&self) {}
+}
+
+static LOGGER: SerialLogger = SerialLogger;
+
+pub fn init() {
+    // Only fails if a logger is installed already, which boot never does.
+    let _ = log::set_logger(&LOGGER);
+    log::set_max_level(LevelFilter::Info);
+}

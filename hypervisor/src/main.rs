@@ -1,0 +1,104 @@
+//! Veneer: a paravirtualization-first hypervisor for x86_64.
+//!
+//! Boot: `arch/x86_64/boot.S` enters long mode and calls [`boot_main`],
+//! which takes over the machine (memory, page tables, descriptor tables),
+//! builds the domains of the boot bundle and hands the CPU to them.
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+mod arch;
+mod boot_domains;
+mod fatal;
+mod heap;
+mod hypervisor;
+mod logger;
+
+use core::ops::Range;
+
+use veneer_core::addr::{Mfn, PAGE_SIZE};
+use veneer_core::frame_allocator::{find_free_run, FrameAllocator};
+
+use arch::x86_64::direct_map::{phys_to_virt, DirectMap};
+use arch::x86_64::{cpu, entry, gdt, idt, paging, pic, pvh, serial};
+
+extern "C" {
+    static __image_start_phys: u8;
+    static __image_end_phys: u8;
+    static boot_stack_top: u8;
+}
+
+/// Frames below 1 MiB hold firmware data and the loader's structures.
+const LOW_MEMORY: Range<Mfn> = Mfn(0)..Mfn(0x100);
+
+fn frames_of(bytes: Range<u64>) -> Range<Mfn> {
+    Mfn::from_phys(bytes.start)..Mfn::from_phys(bytes.end.div_ceil(PAGE_SIZE as u64) * PAGE_SIZE as u64)
+}
+
+#[no_mangle]
+extern "C" fn boot_main(start_info: u64) -> ! {
+    serial::init();
+    logger::init();
+    log::info!("Veneer {} (ABI {})", env!("CARGO_PKG_VERSION"), hypercall_abi::version::AbiVersion::CURRENT);
+    pic::disable();
+
+    // SAFETY: boot.S passes the loader's %ebx; its tables map the first 4 GiB.
+    let boot = match unsafe { pvh::read(start_info) } {
+        Ok(b) => b,
+        Err(e) => panic!("PVH start info unusable: {e}"),
+    };
+    let mut ram = [const { Mfn(0)..Mfn(0) }; pvh::MAX_REGIONS];
+    for (slot, r) in ram.iter_mut().zip(&boot.ram[..boot.ram_count]) {
+        // Only whole frames of RAM.
+        *slot = Mfn(r.start.div_ceil(PAGE_SIZE as u64))..Mfn::from_phys(r.end);
+    }
+    let ram = &ram[..boot.ram_count];
+    let total: u64 = ram.iter().map(|r| r.end.0 - r.start.0).sum();
+    log::info!("memory: {} MiB of RAM in {} regions", total * PAGE_SIZE as u64 >> 20, ram.len());
+
+    // SAFETY: linker-script symbols; only their addresses are used.
+    let image = unsafe { (&__image_start_phys as *const u8 as u64)..(&__image_end_phys as *const u8 as u64) };
+    let bundle = boot.bundle.clone().unwrap_or(0..0);
+    let mut reserved = [LOW_MEMORY, frames_of(image), frames_of(bundle.clone()), Mfn(0)..Mfn(0)];
+    let heap = find_free_run(ram, &reserved, heap::HEAP_FRAMES).expect("room for the heap");
+    // SAFETY: the run is RAM inside the first 4 GiB the boot tables map (the
+    // search takes the lowest), reserved below so nothing else uses it.
+    unsafe { heap::init(phys_to_virt(heap.start.phys()), (heap::HEAP_FRAMES as usize) * PAGE_SIZE) };
+    reserved[3] = heap;
+    let mut frames = FrameAllocator::new(ram, &reserved);
+    log::info!("frames: {} free after the image, boot bundle and heap", frames.free_count());
+
+    let features = cpu::features();
+    cpu::init(&features);
+    // SAFETY: the boot tables map all RAM below 4 GiB and `paging::init`
+    // maps every RAM region before anything reaches above that.
+    let mut mem = unsafe { DirectMap::new(ram) };
+    let tables = paging::init(ram, &mut frames, &mut mem);
+    // SAFETY: linker/boot.S symbol; only its address is used.
+    let stack_top = unsafe { &boot_stack_top as *const u8 as u64 };
+    let selectors = gdt::init(stack_top);
+    idt::init();
+    entry::init(stack_top, selectors);
+    log::info!(
+        "cpu: xsave {} (xcr0 {:#x}), smep {}, smap {}; own page tables, GDT, TSS, IDT loaded",
+        features.xsave, features.xcr0, features.smep, features.smap
+    );
+
+    // SAFETY: the bundle lies in RAM, reserved from the allocator above and
+    // mapped by the direct map; nothing writes it.
+    let bundle_bytes = unsafe {
+        core::slice::from_raw_parts(phys_to_virt(bundle.start) as *const u8, (bundle.end - bundle.start) as usize)
+    };
+    let mut hv = hypervisor::Hypervisor {
+        frames,
+        mem,
+        tables,
+        cpu: features,
+        ready: Default::default(),
+        current: None,
+        all_clean: true,
+    };
+    boot_domains::build_all(bundle_bytes, &mut hv);
+    hypervisor::start(hv)
+}

@@ -1,0 +1,41 @@
+//! Typed hypercalls.
+
+use hypercall_abi::call::{hypercall2, hypercall6};
+use hypercall_abi::hypercall::{AbiInfo, ShutdownReason};
+use hypercall_abi::{Error, Hypercall};
+
+/// Decodes a raw `rax`.
+pub fn result(rax: u64) -> Result<u64, Error> {
+    Error::from_return(rax).map_err(|e| e.unwrap_or_else(|| panic!("undefined error code {:#x}", rax)))
+}
+
+pub fn abi_query() -> Result<AbiInfo, Error> {
+    let mut info = AbiInfo::default();
+    result(hypercall2(Hypercall::AbiQuery.number(), &mut info as *mut AbiInfo as u64, 0))?;
+    Ok(info)
+}
+
+pub fn console_write(bytes: &[u8]) -> Result<usize, Error> {
+    result(hypercall2(Hypercall::ConsoleWrite.number(), bytes.as_ptr() as u64, bytes.len() as u64)).map(|n| n as usize)
+}
+
+pub fn shutdown(reason: ShutdownReason, code: u32) -> ! {
+    hypercall6(Hypercall::SchedShutdown.number(), reason as u64, u64::from(code), 0, 0, 0, 0);
+    // Shutdown does not return; if it ever did, stop anyway.
+    loop {
+        core::hint::spin_loop();
+    }
+}
+
+pub fn poweroff(code: u32) -> ! {
+    shutdown(ShutdownReason::Poweroff, code)
+}
+
+pub fn crash(code: u32) -> ! {
+    shutdown(ShutdownReason::Crash, code)
+}
+
+/// A raw call with arbitrary registers, for tests of bad input.
+pub fn raw(nr: u64, args: [u64; 6]) -> Result<u64, Error> {
+    result(hypercall6(nr, args[0], args[1], args[2], args[3], args[4], args[5]))
+}

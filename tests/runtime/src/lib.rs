@@ -1,0 +1,88 @@
+//! A tiny runtime for Veneer guests: the entry point, typed hypercalls, a
+//! console, a panic handler that crashes the domain, and the verdict line of
+//! the conformance suite.
+//!
+//! A guest binary says `veneer_guest::entry!(main);` and defines
+//! `fn main(start: &StartInfo) -> !`. A conformance test also declares what
+//! the runner should expect with [`expect!`].
+#![no_std]
+
+pub mod hypercall;
+pub mod note;
+pub mod print;
+
+pub use hypercall_abi;
+pub use hypercall_abi::start_info::StartInfo;
+
+/// Where `guest.ld` links every guest: pseudo-physical frame 0.
+pub const IMAGE_BASE: u64 = 0xffff_ffff_8000_0000;
+
+/// Ends the test with the one verdict line the runner looks for, then
+/// powers off.
+pub fn success() -> ! {
+    println!("Test result: SUCCESS");
+    hypercall::poweroff(0)
+}
+
+/// Ends the test as failed, saying why.
+pub fn failure(why: core::fmt::Arguments<'_>) -> ! {
+    println!("Test result: FAILURE: {}", why);
+    hypercall::crash(1)
+}
+
+/// Fails the test unless `cond` holds.
+#[macro_export]
+macro_rules! check {
+    ($cond:expr, $($why:tt)+) => {
+        if !$cond {
+            $crate::failure(format_args!($($why)+));
+        }
+    };
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    println!("Test result: FAILURE: panic: {}", info);
+    hypercall::crash(2)
+}
+
+/// Defines the entry point: aligns the boot stack and calls `$main` with the
+/// start-info page. `abi = (major, minor)` overrides the ABI version the
+/// guest note claims (for tests of the builder's refusal).
+#[macro_export]
+macro_rules! entry {
+    ($main:path) => {
+        $crate::entry!($main, abi = ($crate::hypercall_abi::version::ABI_MAJOR, $crate::hypercall_abi::version::ABI_MINOR));
+    };
+    ($main:path, abi = ($major:expr, $minor:expr)) => {
+        #[used]
+        #[link_section = ".note.veneer"]
+        static VENEER_GUEST_NOTE: $crate::note::GuestNoteRecord = $crate::note::GuestNoteRecord::new($major, $minor, 0);
+
+        core::arch::global_asm!(
+            ".section .text.start, \"ax\"",
+            ".global _start",
+            "_start:",
+            "and rsp, -16",
+            "call {main}",
+            "ud2",
+            main = sym __veneer_main,
+        );
+
+        extern "C" fn __veneer_main(start: &'static $crate::StartInfo) -> ! {
+            $main(start)
+        }
+    };
+}
+
+/// Declares what the conformance runner expects of this guest:
+/// `"pass"`, `"stopped #GP"`, `"ended crashed (code 7)"`,
+/// `"refused <reason text>"`. See `xtask/src/conformance.rs`.
+#[macro_export]
+macro_rules! expect {
+    ($what:literal) => {
+        #[used]
+        #[link_section = ".veneer.expect"]
+        static VENEER_EXPECT: [u8; $what.len()] = *$what;
+    };
+}

@@ -1,0 +1,251 @@
+//! The conformance runner: one boot of the hypervisor per test.
+//!
+//! A test is a guest in `tests/conformance/src/bin/` that declares its
+//! expectation with `veneer_guest::expect!`, or a deliberately broken image
+//! made here from the `hello` guest. The expectation forms:
+//!
+//! - `pass`: the guest prints `Test result: SUCCESS`, powers off with 0, and
+//!   the hypervisor reports a clean run (QEMU status 33);
+//! - `stopped <fault>`: the hypervisor stops the domain for `<fault>`;
+//! - `ended <how>`: the domain ends as `<how>` (e.g. `crashed (code 7)`);
+//! - `refused <reason>`: the builder refuses the domain for `<reason>`.
+//!
+//! In the last three the bundle carries a second domain, `witness` (the
+//! `hello` guest), which must still run and power off cleanly: the
+//! hypervisor and other domains go on. QEMU must then report "some domain
+//! failed" (status 37). In every case a missing line, a timeout, a
+//! hypervisor failure or a reset is a failure. Serial logs are kept in
+//! `target/veneer/conformance/`.
+
+use std::path::Path;
+
+use elf::endian::AnyEndian;
+use elf::ElfBytes;
+
+use crate::artifacts::{self, Built};
+use crate::bundle::{self, DomainEntry};
+use crate::qemu::{self, describe, Qemu, RunStatus};
+use crate::Result;
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Tally {
+    pub passed: u32,
+    pub failed: u32,
+}
+
+const WITNESS: &str = "witness";
+const MEMORY: &str = "16M";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Expect {
+    Pass,
+    /// The text after `d1 "<name>": ` in the hypervisor's end line.
+    Ended(String),
+    Refused(String),
+}
+
+impl Expect {
+    fn parse(s: &str) -> Result<Expect> {
+        let (kind, rest) = s.split_once(' ').unwrap_or((s, ""));
+        match kind {
+            "pass" if rest.is_empty() => Ok(Expect::Pass),
+            "stopped" => Ok(Expect::Ended(format!("stopped: {rest}"))),
+            "ended" => Ok(Expect::Ended(rest.into())),
+            "refused" => Ok(Expect::Refused(rest.into())),
+            _ => Err(format!("unknown expectation `{s}`")),
+        }
+    }
+}
+
+struct Case {
+    name: String,
+    kernel: Option<Vec<u8>>,
+    kernel_name: Option<String>,
+    expect: Expect,
+}
+
+/// Reads the `.veneer.expect` section, if the guest has one.
+fn expectation(elf_bytes: &[u8]) -> Result<Option<String>> {
+    let file = ElfBytes::<AnyEndian>::minimal_parse(elf_bytes).map_err(|e| e.to_string())?;
+    let Some(sh) = file.section_header_by_name(".veneer.expect").map_err(|e| e.to_string())? else {
+        return Ok(None);
+    };
+    let (data, _) = file.section_data(&sh).map_err(|e| e.to_string())?;
+    Ok(Some(String::from_utf8_lossy(data).into_owned()))
+}
+
+fn guest_cases(built: &Built) -> Result<Vec<Case>> {
+    let dir = artifacts::root().join("tests/conformance/src/bin");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.strip_suffix(".rs").map(String::from))
+        .collect();
+    names.sort();
+    let mut cases = Vec::new();
+    for name in names {
+        let bytes = bundle::read_guest(built, &name)?;
+        if let Some(e) = expectation(&bytes)? {
+            cases.push(Case { expect: Expect::parse(&e)?, name, kernel: Some(bytes), kernel_name: None });
+        }
+    }
+    Ok(cases)
+}
+
+/// Offsets of the ELF64 program headers, and a copy of the bytes to patch.
+fn patch_first_load_vaddr(image: &[u8], vaddr: u64) -> Result<Vec<u8>> {
+    let file = ElfBytes::<AnyEndian>::minimal_parse(image).map_err(|e| e.to_string())?;
+    let (phoff, phentsize) = (file.ehdr.e_phoff as usize, file.ehdr.e_phentsize as usize);
+    let segments = file.segments().ok_or("no program headers")?;
+    let index = segments.iter().position(|p| p.p_type == elf::abi::PT_LOAD).ok_or("no PT_LOAD")?;
+    let mut out = image.to_vec();
+    let at = phoff + index * phentsize;
+    out[at + 16..at + 24].copy_from_slice(&vaddr.to_le_bytes());
+    out[at + 24..at + 32].copy_from_slice(&vaddr.to_le_bytes());
+    Ok(out)
+}
+
+fn replace_bytes(image: &[u8], from: &[u8], to: &[u8]) -> Result<Vec<u8>> {
+    let at = image.windows(from.len()).position(|w| w == from).ok_or("pattern not in image")?;
+    let mut out = image.to_vec();
+    out[at..at + to.len()].copy_from_slice(to);
+    Ok(out)
+}
+
+/// Broken images made from the `hello` guest: each is refused by the
+/// builder with the reason given, and the witness still runs.
+fn broken_image_cases(built: &Built) -> Result<Vec<Case>> {
+    let hello = bundle::read_guest(built, "hello")?;
+    let case = |name: &str, kernel: Vec<u8>, reason: &str| Case {
+        name: name.into(),
+        kernel: Some(kernel),
+        kernel_name: None,
+        expect: Expect::Refused(reason.into()),
+    };
+    Ok(vec![
+        case("image_malformed_truncated", hello[..100].to_vec(), "malformed ELF"),
+        case("image_malformed_not_elf", b"#!/bin/sh\necho not a kernel\n".repeat(8), "malformed ELF: bad magic"),
+        case(
+            "image_in_hypervisor_range",
+            patch_first_load_vaddr(&hello, 0xffff_8000_0010_0000)?,
+            "segment 0xffff800000100000",
+        ),
+        case(
+            "image_in_hypervisor_image_slot",
+            patch_first_load_vaddr(&hello, 0xffff_8780_0020_0000)?,
+            "overlaps the hypervisor's range",
+        ),
+        case("image_without_guest_note", replace_bytes(&hello, b"Veneer\0", b"Venees\0")?, "no Veneer guest note"),
+        Case {
+            name: "bundle_missing_kernel".into(),
+            kernel: None,
+            kernel_name: Some("missing.elf".into()),
+            expect: Expect::Refused("kernel `missing.elf` is not in the boot bundle".into()),
+        },
+    ])
+}
+
+/// Boots one case and judges it; `Err` carries the reason it failed.
+fn run_case(built: &Built, case: &Case, log: &Path) -> Result<()> {
+    let mut domain = DomainEntry::new(&case.name, Vec::new(), MEMORY);
+    domain.kernel = case.kernel.clone();
+    if let Some(k) = &case.kernel_name {
+        domain.kernel_name = k.clone();
+    }
+    let mut domains = vec![domain];
+    if case.expect != Expect::Pass {
+        domains.push(DomainEntry::new(WITNESS, bundle::read_guest(built, "hello")?, MEMORY));
+    }
+    let bundle = bundle::write(&case.name, &domains)?;
+    let _ = std::fs::remove_file(log);
+    let status = Qemu::new(&built.hypervisor, &bundle).serial_to(log).run_with_timeout(qemu::boot_timeout())?;
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let Some(status) = status else {
+        return Err(format!("timed out after {:?}", qemu::boot_timeout()));
+    };
+    let run = RunStatus::from_exit(status);
+    if let Some(fatal) = text.lines().find(|l| l.contains("FATAL")) {
+        return Err(format!("hypervisor failed: {fatal}"));
+    }
+    if let Some(failure) = text.lines().find(|l| l.contains("Test result: FAILURE")) {
+        return Err(failure.trim().into());
+    }
+    let line_for = |dom: &str, name: &str| {
+        let prefix = format!("(veneer) {dom} \"{name}\": ");
+        text.lines().filter_map(|l| l.trim_end().strip_prefix(&prefix)).filter(|l| !l.starts_with("starting") && !l.starts_with("built")).last().map(String::from)
+    };
+    let end = line_for("d1", &case.name).ok_or("no line from the hypervisor on how the domain ended")?;
+    match &case.expect {
+        Expect::Pass => {
+            if !text.lines().any(|l| l.trim_end() == "Test result: SUCCESS") {
+                return Err("no `Test result: SUCCESS` line".into());
+            }
+            if end != "powered off (code 0)" {
+                return Err(format!("domain ended: {end}"));
+            }
+            if run != Some(RunStatus::Clean) {
+                return Err(format!("run ended {}, expected Clean", describe(status, run)));
+            }
+            return Ok(());
+        }
+        Expect::Ended(want) => {
+            if !end.starts_with(want.as_str()) {
+                return Err(format!("domain ended `{end}`, expected `{want}`"));
+            }
+        }
+        Expect::Refused(want) => {
+            let reason = end.strip_prefix("refused: ").ok_or_else(|| format!("domain was not refused: {end}"))?;
+            if !reason.contains(want.as_str()) {
+                return Err(format!("refused for `{reason}`, expected `{want}`"));
+            }
+        }
+    }
+    match line_for("d2", WITNESS) {
+        Some(w) if w == "powered off (code 0)" => {}
+        Some(w) => return Err(format!("the witness domain ended: {w}")),
+        None => return Err("the witness domain never ended: the hypervisor did not go on".into()),
+    }
+    if run != Some(RunStatus::DomainFailed) {
+        return Err(format!("run ended {}, expected DomainFailed", describe(status, run)));
+    }
+    Ok(())
+}
+
+pub fn run(filter: Option<&str>) -> Result<Tally> {
+    let built = artifacts::build_all()?;
+    let mut cases = guest_cases(&built)?;
+    cases.extend(broken_image_cases(&built)?);
+    cases.retain(|c| filter.is_none_or(|f| c.name.contains(f)));
+    let logs = artifacts::out_dir().join("conformance");
+    std::fs::create_dir_all(&logs).map_err(|e| e.to_string())?;
+    println!("conformance: {} tests ({})", cases.len(), if qemu::kvm_usable() { "KVM" } else { "TCG" });
+    let mut tally = Tally::default();
+    for case in &cases {
+        let log = logs.join(format!("{}.log", case.name));
+        match run_case(&built, case, &log) {
+            Ok(()) => {
+                tally.passed += 1;
+                println!("PASS {}", case.name);
+            }
+            Err(why) => {
+                tally.failed += 1;
+                println!("FAIL {}: {why} (log: {})", case.name, log.display());
+            }
+        }
+    }
+    Ok(tally)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expectations_parse() {
+        assert_eq!(Expect::parse("pass"), Ok(Expect::Pass));
+        assert_eq!(Expect::parse("stopped #GP"), Ok(Expect::Ended("stopped: #GP".into())));
+        assert_eq!(Expect::parse("ended crashed (code 7)"), Ok(Expect::Ended("crashed (code 7)".into())));
+        assert_eq!(Expect::parse("refused no note"), Ok(Expect::Refused("no note".into())));
+        assert!(Expect::parse("pass now").is_err());
+        assert!(Expect::parse("maybe").is_err());
+    }
+}

@@ -1,0 +1,76 @@
+//! `cargo xtask` — the project's front door behind the root Makefile.
+//!
+//! ```text
+//! xtask build                 build the hypervisor and every guest
+//! xtask run [GUEST]           boot GUEST (default: hello) on Veneer, serial on the terminal
+//! xtask test                  host unit tests, then the conformance suite
+//! xtask conformance [FILTER]  the booted conformance guests alone
+//! xtask bench                 hypercall round trip on Veneer vs. native syscall
+//! xtask qemu-command GUEST    print the QEMU command line `run` uses
+//! ```
+
+mod artifacts;
+mod bench;
+mod bundle;
+mod conformance;
+mod qemu;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("build") => artifacts::build_all().map(|_| ExitCode::SUCCESS),
+        Some("run") => run(args.get(1).map(String::as_str).unwrap_or("hello")),
+        Some("test") => test(),
+        Some("conformance") => conformance::run(args.get(1).map(String::as_str)).map(verdict),
+        Some("bench") => bench::run().map(|_| ExitCode::SUCCESS),
+        Some("qemu-command") => qemu_command(args.get(1).map(String::as_str).unwrap_or("hello")),
+        _ => {
+            eprintln!("usage: xtask build | run [GUEST] | test | conformance [FILTER] | bench | qemu-command [GUEST]");
+            return ExitCode::from(2);
+        }
+    };
+    result.unwrap_or_else(|e| {
+        eprintln!("xtask: {e}");
+        ExitCode::FAILURE
+    })
+}
+
+type Result<T> = std::result::Result<T, String>;
+
+fn verdict(t: conformance::Tally) -> ExitCode {
+    println!("{} passed, {} failed", t.passed, t.failed);
+    if t.failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn run(guest: &str) -> Result<ExitCode> {
+    let built = artifacts::build_all()?;
+    let bundle = bundle::single(&built, guest, "16M", "demo")?;
+    let status = qemu::Qemu::new(&built.hypervisor, &bundle).interactive().run_interactive()?;
+    Ok(match qemu::RunStatus::from_exit(status) {
+        Some(qemu::RunStatus::Clean) => ExitCode::SUCCESS,
+        other => {
+            eprintln!("xtask: run ended: {}", qemu::describe(status, other));
+            ExitCode::FAILURE
+        }
+    })
+}
+
+fn qemu_command(guest: &str) -> Result<ExitCode> {
+    let built = artifacts::built_paths();
+    let bundle = bundle::path_for(guest);
+    println!("{}", qemu::Qemu::new(&built.hypervisor, &bundle).interactive().command_line());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn test() -> Result<ExitCode> {
+    let host = artifacts::host_tests()?;
+    let t = conformance::run(None)?;
+    let tally = conformance::Tally { passed: t.passed + host.passed, failed: t.failed + host.failed };
+    Ok(verdict(tally))
+}
