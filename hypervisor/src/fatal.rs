@@ -30,6 +30,20 @@ pub fn hypervisor_exception(f: &ExceptionFrame) -> ! {
     exit(RunStatus::HypervisorFailed)
 }
 
+/// An unmapped address inside the hypervisor's own range (slot 264).
+const UNMAPPED_HYPERVISOR_ADDRESS: u64 = 0xffff_8400_0000_0000;
+
+/// `veneer.selftest=page-fault` on the command line: fault on purpose in
+/// hypervisor context, so the conformance suite can check the report above.
+pub fn self_test_page_fault() -> ! {
+    log::info!("self-test: reading {UNMAPPED_HYPERVISOR_ADDRESS:#x} in hypervisor context");
+    // SAFETY: the address lies in a slot the hypervisor never maps, so the
+    // read raises #PF, whose handler reports it and stops the machine; the
+    // read never completes.
+    unsafe { core::ptr::read_volatile(UNMAPPED_HYPERVISOR_ADDRESS as *const u64) };
+    unreachable!("the read of an unmapped address faults")
+}
+
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     take_over();

@@ -84,6 +84,9 @@ extern "C" fn boot_main(start_info: u64) -> ! {
         "cpu: xsave {} (xcr0 {:#x}), smep {}, smap {}; own page tables, GDT, TSS, IDT loaded",
         features.xsave, features.xcr0, features.smep, features.smap
     );
+    if boot.cmdline.split(' ').any(|w| w == "veneer.selftest=page-fault") {
+        fatal::self_test_page_fault();
+    }
 
     // SAFETY: the bundle lies in RAM, reserved from the allocator above and
     // mapped by the direct map; nothing writes it.

@@ -8,7 +8,10 @@
 //!   the hypervisor reports a clean run (QEMU status 33);
 //! - `stopped <fault>`: the hypervisor stops the domain for `<fault>`;
 //! - `ended <how>`: the domain ends as `<how>` (e.g. `crashed (code 7)`);
-//! - `refused <reason>`: the builder refuses the domain for `<reason>`.
+//! - `refused <reason>`: the builder refuses the domain for `<reason>`;
+//! - hypervisor self-tests (made here, booted with a `veneer.selftest=`
+//!   command line): the hypervisor's own fault is reported with every
+//!   register and QEMU stops with "hypervisor failed" (status 35).
 //!
 //! In the last three the bundle carries a second domain, `witness` (the
 //! `hello` guest), which must still run and power off cleanly: the
@@ -42,6 +45,8 @@ enum Expect {
     /// The text after `d1 "<name>": ` in the hypervisor's end line.
     Ended(String),
     Refused(String),
+    /// Lines the hypervisor's fatal report must contain.
+    HypervisorFatal(Vec<String>),
 }
 
 impl Expect {
@@ -59,6 +64,8 @@ impl Expect {
 
 struct Case {
     name: String,
+    /// The hypervisor's command line.
+    hypervisor_cmdline: Option<&'static str>,
     kernel: Option<Vec<u8>>,
     kernel_name: Option<String>,
     expect: Expect,
@@ -85,7 +92,7 @@ fn guest_cases(built: &Built) -> Result<Vec<Case>> {
     for name in names {
         let bytes = bundle::read_guest(built, &name)?;
         if let Some(e) = expectation(&bytes)? {
-            cases.push(Case { expect: Expect::parse(&e)?, name, kernel: Some(bytes), kernel_name: None });
+            cases.push(Case { expect: Expect::parse(&e)?, name, hypervisor_cmdline: None, kernel: Some(bytes), kernel_name: None });
         }
     }
     Ok(cases)
@@ -117,6 +124,7 @@ fn broken_image_cases(built: &Built) -> Result<Vec<Case>> {
     let hello = bundle::read_guest(built, "hello")?;
     let case = |name: &str, kernel: Vec<u8>, reason: &str| Case {
         name: name.into(),
+        hypervisor_cmdline: None,
         kernel: Some(kernel),
         kernel_name: None,
         expect: Expect::Refused(reason.into()),
@@ -137,9 +145,30 @@ fn broken_image_cases(built: &Built) -> Result<Vec<Case>> {
         case("image_without_guest_note", replace_bytes(&hello, b"Veneer\0", b"Venees\0")?, "no Veneer guest note"),
         Case {
             name: "bundle_missing_kernel".into(),
+            hypervisor_cmdline: None,
             kernel: None,
             kernel_name: Some("missing.elf".into()),
             expect: Expect::Refused("kernel `missing.elf` is not in the boot bundle".into()),
+        },
+        // A page fault in hypervisor context is reported with vector, error
+        // code, RIP, CR2 and the registers, and the machine stops with the
+        // hypervisor-failure status.
+        Case {
+            name: "hypervisor_reports_its_own_fault".into(),
+            hypervisor_cmdline: Some("veneer.selftest=page-fault"),
+            kernel: Some(hello),
+            kernel_name: None,
+            expect: Expect::HypervisorFatal(
+                [
+                    "FATAL: #PF (vector 14) in hypervisor, error code 0x0",
+                    "cr2 0xffff840000000000",
+                    "rip 0xffff8780",
+                    "rax ",
+                    "r15 ",
+                ]
+                .map(String::from)
+                .to_vec(),
+            ),
         },
     ])
 }
@@ -157,12 +186,26 @@ fn run_case(built: &Built, case: &Case, log: &Path) -> Result<()> {
     }
     let bundle = bundle::write(&case.name, &domains)?;
     let _ = std::fs::remove_file(log);
-    let status = Qemu::new(&built.hypervisor, &bundle).serial_to(log).run_with_timeout(qemu::boot_timeout())?;
+    let status = Qemu::new(&built.hypervisor, &bundle)
+        .serial_to(log)
+        .append(case.hypervisor_cmdline)
+        .run_with_timeout(qemu::boot_timeout())?;
     let text = std::fs::read_to_string(log).unwrap_or_default();
     let Some(status) = status else {
         return Err(format!("timed out after {:?}", qemu::boot_timeout()));
     };
     let run = RunStatus::from_exit(status);
+    if let Expect::HypervisorFatal(wanted) = &case.expect {
+        for w in wanted {
+            if !text.lines().any(|l| l.contains(w.as_str())) {
+                return Err(format!("the fatal report lacks `{w}`"));
+            }
+        }
+        if run != Some(RunStatus::HypervisorFailed) {
+            return Err(format!("run ended {}, expected HypervisorFailed", describe(status, run)));
+        }
+        return Ok(());
+    }
     if let Some(fatal) = text.lines().find(|l| l.contains("FATAL")) {
         return Err(format!("hypervisor failed: {fatal}"));
     }
@@ -192,6 +235,7 @@ fn run_case(built: &Built, case: &Case, log: &Path) -> Result<()> {
                 return Err(format!("domain ended `{end}`, expected `{want}`"));
             }
         }
+        Expect::HypervisorFatal(_) => unreachable!("judged above"),
         Expect::Refused(want) => {
             let reason = end.strip_prefix("refused: ").ok_or_else(|| format!("domain was not refused: {end}"))?;
             if !reason.contains(want.as_str()) {

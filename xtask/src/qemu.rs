@@ -114,6 +114,8 @@ pub struct Qemu {
     initrd: PathBuf,
     serial: Serial,
     memory: &'static str,
+    /// The hypervisor's command line (`-append`).
+    append: Option<String>,
 }
 
 enum Serial {
@@ -123,7 +125,7 @@ enum Serial {
 
 impl Qemu {
     pub fn new(kernel: &Path, initrd: &Path) -> Qemu {
-        Qemu { kernel: kernel.into(), initrd: initrd.into(), serial: Serial::Terminal, memory: "512M" }
+        Qemu { kernel: kernel.into(), initrd: initrd.into(), serial: Serial::Terminal, memory: "512M", append: None }
     }
 
     pub fn interactive(self) -> Qemu {
@@ -132,6 +134,10 @@ impl Qemu {
 
     pub fn serial_to(self, log: &Path) -> Qemu {
         Qemu { serial: Serial::File(log.into()), ..self }
+    }
+
+    pub fn append(self, cmdline: Option<&str>) -> Qemu {
+        Qemu { append: cmdline.map(String::from), ..self }
     }
 
     pub fn args(&self) -> Vec<String> {
@@ -150,6 +156,10 @@ impl Qemu {
         a.push(self.kernel.display().to_string());
         a.push("-initrd".into());
         a.push(self.initrd.display().to_string());
+        if let Some(cmdline) = &self.append {
+            a.push("-append".into());
+            a.push(cmdline.clone());
+        }
         a
     }
 

@@ -46,6 +46,8 @@ pub struct BootInfo {
     pub ram_count: usize,
     /// The first module: the boot bundle.
     pub bundle: Option<Range<u64>>,
+    /// The hypervisor's command line (QEMU's `-append`), if any.
+    pub cmdline: &'static str,
 }
 
 pub enum PvhError {
@@ -78,7 +80,13 @@ pub unsafe fn read(addr: u64) -> Result<BootInfo, PvhError> {
     if si.version < 1 || si.memmap_entries == 0 {
         return Err(PvhError::NoMemoryMap);
     }
-    let mut info = BootInfo { ram: [const { 0..0 }; MAX_REGIONS], ram_count: 0, bundle: None };
+    let mut info = BootInfo { ram: [const { 0..0 }; MAX_REGIONS], ram_count: 0, bundle: None, cmdline: "" };
+    if si.cmdline_paddr != 0 {
+        // SAFETY: the loader leaves a NUL-terminated string at
+        // `cmdline_paddr`, in memory below 4 GiB that nothing reuses.
+        let c = unsafe { core::ffi::CStr::from_ptr(phys_to_virt(si.cmdline_paddr) as *const core::ffi::c_char) };
+        info.cmdline = c.to_str().unwrap_or("");
+    }
     for i in 0..si.memmap_entries as usize {
         // SAFETY: the loader promises `memmap_entries` entries at
         // `memmap_paddr`, inside the mapped first 4 GiB.
