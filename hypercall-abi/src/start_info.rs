@@ -75,8 +75,8 @@ crate::abi_struct! {
         @0 magic: u64,
         /// `start_flags` bits: what this domain may do.
         @8 flags: u64,
-        /// Machine frame of the shared-info page; the guest maps it with
-        /// `update_va_mapping` (read-write).
+        /// Machine frame of the shared-info page; the guest may map it
+        /// elsewhere with `update_va_mapping` (read-write).
         @16 shared_info_mfn: u64,
         /// vCPUs the domain has (ids 0 .. nr_vcpus); only vCPU 0 is online
         /// at entry.
@@ -88,8 +88,11 @@ crate::abi_struct! {
         @32 m2p_base: u64,
         /// Entries in the m2p table: one more than the highest machine frame.
         @40 m2p_nr_entries: u64,
+        /// Virtual address at which the bootstrap address space maps the
+        /// shared-info page read-write: the page after the boot stack.
+        @48 shared_info_va: u64,
         /// Must be zero.
-        @48 reserved0: [u64; 10],
+        @56 reserved0: [u64; 9],
     }
 }
 

@@ -6,11 +6,11 @@ use core::fmt::Write;
 use veneer_core::domain::exception_name;
 use x86_64::registers::control::Cr2;
 
-use crate::arch::x86_64::entry::ExceptionFrame;
+use veneer_core::vcpu::GuestRegisters;
 use crate::arch::x86_64::qemu_exit::{exit, RunStatus};
 use crate::arch::x86_64::serial::{take_over, Serial};
 
-pub fn hypervisor_exception(f: &ExceptionFrame) -> ! {
+pub fn hypervisor_exception(f: &GuestRegisters) -> ! {
     take_over();
     let g = &f.gprs;
     let cr2 = Cr2::read_raw();

@@ -79,10 +79,10 @@ extern "C" fn boot_main(start_info: u64) -> ! {
     let stack_top = unsafe { &boot_stack_top as *const u8 as u64 };
     let selectors = gdt::init(stack_top);
     idt::init();
-    entry::init(stack_top, selectors);
+    entry::init(stack_top, selectors, features.smap, features.pcid);
     log::info!(
-        "cpu: xsave {} (xcr0 {:#x}), smep {}, smap {}; own page tables, GDT, TSS, IDT loaded",
-        features.xsave, features.xcr0, features.smep, features.smap
+        "cpu: xsave {} (xcr0 {:#x}), smep {}, smap {}, pcid {}; own page tables, GDT, TSS, IDT loaded",
+        features.xsave, features.xcr0, features.smep, features.smap, features.pcid
     );
     if boot.cmdline.split(' ').any(|w| w == "veneer.selftest=page-fault") {
         fatal::self_test_page_fault();

@@ -95,8 +95,8 @@ struct veneer_start_info_ext {
     /* [0x8] `start_flags` bits: what this domain may do. */
     uint64_t flags;
     /*
-     * [0x10] Machine frame of the shared-info page; the guest maps it with
-     * `update_va_mapping` (read-write).
+     * [0x10] Machine frame of the shared-info page; the guest may map it
+     * elsewhere with `update_va_mapping` (read-write).
      */
     uint64_t shared_info_mfn;
     /*
@@ -113,8 +113,13 @@ struct veneer_start_info_ext {
     uint64_t m2p_base;
     /* [0x28] Entries in the m2p table: one more than the highest machine frame. */
     uint64_t m2p_nr_entries;
-    /* [0x30] Must be zero. */
-    uint64_t reserved0[10];
+    /*
+     * [0x30] Virtual address at which the bootstrap address space maps the
+     * shared-info page read-write: the page after the boot stack.
+     */
+    uint64_t shared_info_va;
+    /* [0x38] Must be zero. */
+    uint64_t reserved0[9];
 };
 VENEER_STATIC_ASSERT(sizeof(struct veneer_start_info_ext) == 128, "size of struct veneer_start_info_ext");
 VENEER_STATIC_ASSERT(offsetof(struct veneer_start_info_ext, magic) == 0, "offset of struct veneer_start_info_ext.magic");
@@ -124,6 +129,7 @@ VENEER_STATIC_ASSERT(offsetof(struct veneer_start_info_ext, nr_vcpus) == 24, "of
 VENEER_STATIC_ASSERT(offsetof(struct veneer_start_info_ext, console_device) == 28, "offset of struct veneer_start_info_ext.console_device");
 VENEER_STATIC_ASSERT(offsetof(struct veneer_start_info_ext, m2p_base) == 32, "offset of struct veneer_start_info_ext.m2p_base");
 VENEER_STATIC_ASSERT(offsetof(struct veneer_start_info_ext, m2p_nr_entries) == 40, "offset of struct veneer_start_info_ext.m2p_nr_entries");
-VENEER_STATIC_ASSERT(offsetof(struct veneer_start_info_ext, reserved0) == 48, "offset of struct veneer_start_info_ext.reserved0");
+VENEER_STATIC_ASSERT(offsetof(struct veneer_start_info_ext, shared_info_va) == 48, "offset of struct veneer_start_info_ext.shared_info_va");
+VENEER_STATIC_ASSERT(offsetof(struct veneer_start_info_ext, reserved0) == 56, "offset of struct veneer_start_info_ext.reserved0");
 
 #endif /* VENEER_START_INFO_H */

@@ -7,7 +7,7 @@ use core::fmt;
 use crate::addr::Mfn;
 use crate::frame_allocator::{FrameAllocator, FreeError};
 use crate::guest_memory::AddressSpace;
-use crate::vcpu::GuestRegisters;
+use crate::vcpu::{BounceError, IretError, Vcpu};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct DomainId(pub u32);
@@ -58,6 +58,48 @@ pub enum Outcome {
     Crash(u32),
     /// Stopped by the hypervisor for an exception it had nowhere to send.
     Fault(GuestFault),
+    /// Crashed by the hypervisor: the guest broke its side of the ABI in a
+    /// way no error can be returned for.
+    Killed(KillReason),
+}
+
+/// Why the hypervisor crashed a domain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KillReason {
+    /// A bounce could not be delivered: the guest's double fault.
+    DoubleFault { what: Bounced, why: BounceError },
+    /// `iret` with a frame that breaks rule C2.
+    BadIret(IretError),
+}
+
+/// What was being bounced to the guest kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bounced {
+    Exception(u8),
+    Syscall,
+}
+
+impl fmt::Display for KillReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KillReason::DoubleFault { what, why } => {
+                match what {
+                    Bounced::Exception(v) => write!(f, "double fault: cannot bounce {} (vector {v}): ", exception_name(*v))?,
+                    Bounced::Syscall => write!(f, "double fault: cannot bounce a user syscall: ")?,
+                }
+                match why {
+                    BounceError::NoKernelStack => write!(f, "no kernel stack"),
+                    BounceError::FrameUnwritable { at } => write!(f, "frame at {at:#x} not writable"),
+                }
+            }
+            KillReason::BadIret(e) => match e {
+                IretError::Unreadable { rsp } => write!(f, "bad iret: frame at {rsp:#x} unreadable"),
+                IretError::BadSelector { cs, ss } => write!(f, "bad iret: selectors cs {cs:#x} ss {ss:#x}"),
+                IretError::BadAddress { rip, rsp } => write!(f, "bad iret: rip {rip:#x} rsp {rsp:#x}"),
+                IretError::NoUserBase => write!(f, "bad iret: to user mode without a user base pointer"),
+            },
+        }
+    }
 }
 
 impl Outcome {
@@ -74,6 +116,7 @@ impl fmt::Display for Outcome {
             Outcome::Reboot(c) => write!(f, "asked to reboot (code {c})"),
             Outcome::Crash(c) => write!(f, "crashed (code {c})"),
             Outcome::Fault(fault) => write!(f, "stopped: {fault}"),
+            Outcome::Killed(why) => write!(f, "crashed by the hypervisor: {why}"),
         }
     }
 }
@@ -84,13 +127,18 @@ pub struct Domain {
     pub name: String,
     /// Pseudo-physical to machine: frame `i` of the domain is `p2m[i]`.
     pub p2m: Vec<Mfn>,
+    /// The bootstrap address space (its L4 is the one frame the builder
+    /// validated as an L4 table).
     pub space: AddressSpace,
-    pub vcpu: GuestRegisters,
+    /// The shared-info page (section 8 of the ABI).
+    pub shared_info: Mfn,
+    pub vcpu: Vcpu,
 }
 
 impl Domain {
     /// Gives every frame of the domain back to the allocator.
     pub fn release(self, frames: &mut FrameAllocator) -> Result<(), FreeError> {
+        frames.free(self.shared_info)?;
         self.p2m.into_iter().try_for_each(|mfn| frames.free(mfn))
     }
 }

@@ -24,7 +24,8 @@ use crate::frame_allocator::FrameAllocator;
 use crate::guest_memory::AddressSpace;
 use crate::phys::PhysMemory;
 use crate::pte::{table_index, Pte, PteFlags};
-use crate::vcpu::GuestRegisters;
+use crate::vcpu::{vcpu_info_offset, GuestRegisters, Vcpu};
+use hypercall_abi::shared_info::{VcpuInfo, VCPU_MAX};
 
 /// Pages of boot stack a domain starts with.
 pub const BOOT_STACK_PAGES: u64 = 4;
@@ -83,6 +84,9 @@ pub struct Layout {
     pub ramdisk_pages: u64,
     /// One past the last bootstrap page.
     pub end_pfn: u64,
+    /// Where the shared-info page is mapped: the page after the last
+    /// bootstrap page (not a pseudo-physical frame).
+    pub shared_info_va: u64,
 }
 
 impl Layout {
@@ -110,7 +114,8 @@ pub fn plan(image: &GuestImage<'_>, nr_pages: u64, ramdisk_len: u64) -> Result<L
     // The tables must also map themselves: grow until the count is stable.
     let mut pt_pages = 1;
     loop {
-        let end_pfn = pt_pfn + pt_pages + BOOT_STACK_PAGES;
+        // The shared-info page follows the boot stack.
+        let end_pfn = pt_pfn + pt_pages + BOOT_STACK_PAGES + 1;
         let end = end_pfn
             .checked_mul(PAGE)
             .and_then(|b| image.virt_start.checked_add(b))
@@ -139,6 +144,7 @@ pub fn plan(image: &GuestImage<'_>, nr_pages: u64, ramdisk_len: u64) -> Result<L
         ramdisk_pfn,
         ramdisk_pages,
         end_pfn,
+        shared_info_va: image.virt_start + end_pfn * PAGE,
     })
 }
 
@@ -169,12 +175,13 @@ pub fn build(
     let ramdisk = spec.ramdisk.unwrap_or(&[]);
     let layout = plan(spec.image, nr_pages, ramdisk.len() as u64)?;
     let free_pages = frames.free_count();
-    let p2m = frames
-        .alloc_many(nr_pages)
-        .ok_or(BuildError::OutOfMemory { needed_pages: nr_pages, free_pages })?;
+    let mut p2m = frames
+        .alloc_many(nr_pages + 1)
+        .ok_or(BuildError::OutOfMemory { needed_pages: nr_pages + 1, free_pages })?;
+    let shared_info = p2m.pop().expect("nr_pages + 1 frames");
 
     // From here on nothing fails. Frames may hold a previous owner's data.
-    for &mfn in &p2m {
+    for &mfn in p2m.iter().chain([&shared_info]) {
         mem.frame_mut(mfn).fill(0);
     }
     load_image(spec.image, &layout, &p2m, mem);
@@ -183,16 +190,22 @@ pub fn build(
         let at = layout.p2m_pfn as usize * PAGE_SIZE + pfn * 8;
         mem.write_u64(p2m[at / PAGE_SIZE], (at % PAGE_SIZE) / 8, mfn.0);
     }
-    write_start_info(spec, &layout, nr_pages, ramdisk.len() as u64, mem.frame_mut(p2m[layout.start_info_pfn as usize]));
-    let l4 = build_page_tables(spec.image, &layout, &p2m, hypervisor_slots, mem);
+    write_start_info(spec, &layout, nr_pages, ramdisk.len() as u64, shared_info, mem.frame_mut(p2m[layout.start_info_pfn as usize]));
+    let l4 = build_page_tables(spec.image, &layout, &p2m, shared_info, hypervisor_slots, mem);
+    // Every vCPU starts with events masked (section 7.1).
+    for id in 0..VCPU_MAX as u32 {
+        mem.frame_mut(shared_info)[vcpu_info_offset(id) + offset_of!(VcpuInfo, upcall_mask)] = 1;
+    }
 
     let stack_top = layout.va(layout.stack_pfn + BOOT_STACK_PAGES);
+    let regs = GuestRegisters::at_entry(spec.image.entry, stack_top, layout.va(layout.start_info_pfn));
     Ok(Domain {
         id: spec.id,
         name: String::from(spec.name),
         p2m,
         space: AddressSpace { l4 },
-        vcpu: GuestRegisters::at_entry(spec.image.entry, stack_top, layout.va(layout.start_info_pfn)),
+        shared_info,
+        vcpu: Vcpu::new(0, regs, l4, shared_info),
     })
 }
 
@@ -216,7 +229,7 @@ fn load_image(image: &GuestImage<'_>, layout: &Layout, p2m: &[Mfn], mem: &mut im
     }
 }
 
-fn write_start_info(spec: &DomainSpec<'_>, layout: &Layout, nr_pages: u64, ramdisk_len: u64, page: &mut [u8; PAGE_SIZE]) {
+fn write_start_info(spec: &DomainSpec<'_>, layout: &Layout, nr_pages: u64, ramdisk_len: u64, shared_info: Mfn, page: &mut [u8; PAGE_SIZE]) {
     let mut put = |offset: usize, bytes: &[u8]| page[offset..offset + bytes.len()].copy_from_slice(bytes);
     put(offset_of!(StartInfo, magic), &START_INFO_MAGIC.to_le_bytes());
     put(offset_of!(StartInfo, abi_major), &spec.abi.major.to_le_bytes());
@@ -234,11 +247,13 @@ fn write_start_info(spec: &DomainSpec<'_>, layout: &Layout, nr_pages: u64, ramdi
     put(offset_of!(StartInfo, features), &spec.features.to_le_bytes());
     // The rest of the page, cmdline padding included, is already zero.
     put(offset_of!(StartInfo, cmdline), spec.cmdline.as_bytes());
-    // The extension: one vCPU and no console device yet. The shared-info
-    // page and the m2p table arrive with the event and memory work; until
-    // then their fields stay 0, which no valid frame or table address is.
+    // The extension: one vCPU and no console device yet. The m2p table
+    // arrives with the memory work; until then its fields stay 0, which no
+    // valid table address is.
     let ext = |field: usize| START_INFO_EXT_OFFSET + field;
     put(ext(offset_of!(StartInfoExt, magic)), &START_INFO_EXT_MAGIC.to_le_bytes());
+    put(ext(offset_of!(StartInfoExt, shared_info_mfn)), &shared_info.0.to_le_bytes());
+    put(ext(offset_of!(StartInfoExt, shared_info_va)), &layout.shared_info_va.to_le_bytes());
     put(ext(offset_of!(StartInfoExt, nr_vcpus)), &1u32.to_le_bytes());
     put(ext(offset_of!(StartInfoExt, console_device)), &device_consts::NONE.to_le_bytes());
     const _: () = assert!(size_of::<StartInfo>() <= PAGE_SIZE);
@@ -272,6 +287,7 @@ fn build_page_tables(
     image: &GuestImage<'_>,
     layout: &Layout,
     p2m: &[Mfn],
+    shared_info: Mfn,
     hypervisor_slots: &HypervisorSlots,
     mem: &mut impl PhysMemory,
 ) -> Mfn {
@@ -281,7 +297,8 @@ fn build_page_tables(
     for (slot, entry) in HYPERVISOR_L4_SLOTS.zip(hypervisor_slots) {
         mem.write_u64(l4, slot, entry.0);
     }
-    for pfn in 0..layout.end_pfn {
+    let shared_info_pfn = (layout.shared_info_va - layout.virt_start) / PAGE;
+    for pfn in 0..=shared_info_pfn {
         let va = layout.va(pfn);
         let mut table = l4;
         for level in (2..=4u32).rev() {
@@ -296,7 +313,11 @@ fn build_page_tables(
                 t
             };
         }
-        let leaf = Pte::new(p2m[pfn as usize], leaf_flags(image, layout, pfn));
+        let leaf = if pfn == shared_info_pfn {
+            Pte::new(shared_info, PteFlags::PRESENT | PteFlags::USER | PteFlags::WRITABLE | PteFlags::NO_EXECUTE)
+        } else {
+            Pte::new(p2m[pfn as usize], leaf_flags(image, layout, pfn))
+        };
         mem.write_u64(table, table_index(va, 1), leaf.0);
     }
     assert_eq!(next_table, layout.pt_pfn + layout.pt_pages, "planned page-table count matches");
@@ -331,10 +352,10 @@ mod tests {
         let ramdisk = [0x5au8; 5000];
         let d = build(&spec(&image, 4 << 20, Some(&ramdisk)), &slots(), &mut frames, &mut mem).unwrap();
         assert_eq!(d.p2m.len(), 1024);
-        assert_eq!(frames.free_count(), before - 1024);
+        assert_eq!(frames.free_count(), before - 1025, "the pages and the shared-info page");
 
         let space = d.space;
-        let si_va = d.vcpu.gprs.rdi;
+        let si_va = d.vcpu.regs.gprs.rdi;
         let mut si = [0u8; 128 + 8];
         space.copy_from(&mem, si_va, &mut si).unwrap();
         let word = |o: usize| u64::from_le_bytes(si[o..o + 8].try_into().unwrap());
@@ -373,7 +394,7 @@ mod tests {
         assert_eq!(space.translate(&mem, pt_base, Access::Read).unwrap().0, space.l4);
 
         // The stack and the ramdisk.
-        let rsp = d.vcpu.rsp;
+        let rsp = d.vcpu.regs.rsp;
         assert!(space.translate(&mem, rsp - 8, Access::Write).is_ok());
         let rd = word(offset_of!(StartInfo, ramdisk_base));
         let mut r = [0u8; 16];
@@ -419,7 +440,7 @@ mod tests {
             let image = GuestImage::parse(&bytes, V1, 0).unwrap();
             let l = plan(&image, pages + 16, 0);
             if let Ok(l) = l {
-                prop_assert_eq!(l.pt_pages, tables_for(base, l.va(l.end_pfn)));
+                prop_assert_eq!(l.pt_pages, tables_for(base, l.va(l.end_pfn + 1)));
                 prop_assert!(l.end_pfn <= pages + 16);
             }
         }

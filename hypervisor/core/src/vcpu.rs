@@ -1,7 +1,22 @@
-//! A virtual CPU's register state, as the entry code saves it.
+//! A virtual CPU: its registers as the entry code saves them, its virtual
+//! privilege level (guest kernel or guest user mode), and what the guest
+//! kernel registered for it — trap table, callbacks, kernel stack, segment
+//! bases. Bouncing an exception, a user `syscall` or an event to the guest
+//! kernel, and the `iret` that comes back, are decided here.
 //!
-//! The layout is shared with the assembly in `arch/x86_64/entry.S`, which
-//! addresses fields through `offset_of!` constants, never by hand.
+//! The register layout is shared with the assembly in
+//! `arch/x86_64/entry.S`, which addresses fields through `offset_of!`
+//! constants, never by hand. Everything the assembly reads or writes while
+//! the guest runs lives in [`EntryState`].
+
+use core::mem::{offset_of, size_of};
+
+use hypercall_abi::cpu::{selectors, trap_flags, IretFrame, TrapFrame};
+use hypercall_abi::shared_info::{SharedInfo, VcpuInfo};
+
+use crate::addr::{range_is_guest, Mfn};
+use crate::guest_memory::AddressSpace;
+use crate::phys::PhysMemory;
 
 /// General-purpose registers except `rsp`, in the order the entry code
 /// stores them.
@@ -25,23 +40,45 @@ pub struct Gprs {
     pub r15: u64,
 }
 
-/// Everything needed to resume a vCPU in ring 3.
+/// Everything needed to resume a vCPU in ring 3: the general registers,
+/// then a hardware interrupt frame (`vector` and `error_code` say why the
+/// guest left). Every way into the hypervisor from a guest builds this same
+/// frame at the top of the CPU's stack; `cs` and `ss` are the real
+/// selectors the CPU runs the guest with (always RPL 3).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[repr(C)]
 pub struct GuestRegisters {
     pub gprs: Gprs,
+    /// The exception vector, or [`ENTRY_SYSCALL`] for a `syscall`.
+    pub vector: u64,
+    pub error_code: u64,
     pub rip: u64,
+    pub cs: u64,
     pub rflags: u64,
     pub rsp: u64,
+    pub ss: u64,
 }
+
+/// `GuestRegisters::vector` of a frame built by the `syscall` entry.
+pub const ENTRY_SYSCALL: u64 = 0x100;
 
 /// RFLAGS bits a guest may hold: CF PF AF ZF SF TF DF OF, AC, ID.
 /// IF is always set and IOPL always 0: a ring-3 kernel neither masks real
 /// interrupts nor reaches I/O ports.
 pub const RFLAGS_GUEST_MASK: u64 = 0x0000_0000_0024_0dd5;
 pub const RFLAGS_IF: u64 = 1 << 9;
+pub const RFLAGS_TF: u64 = 1 << 8;
+pub const RFLAGS_DF: u64 = 1 << 10;
+pub const RFLAGS_AC: u64 = 1 << 18;
 /// Bit 1 of RFLAGS reads as one.
 pub const RFLAGS_FIXED: u64 = 1 << 1;
+const RFLAGS_IOPL: u64 = 3 << 12;
+
+/// The real selectors guest code runs with (the hypervisor's GDT holds
+/// them at the indices the ABI names).
+pub const USER_CS64: u64 = selectors::FLAT_USER_CS64;
+pub const USER_CS32: u64 = selectors::FLAT_USER_CS32;
+pub const USER_DS: u64 = selectors::FLAT_USER_DS;
 
 impl GuestRegisters {
     /// The registers a vCPU starts with: everything zero but the entry
@@ -50,8 +87,11 @@ impl GuestRegisters {
         GuestRegisters {
             gprs: Gprs { rdi, ..Gprs::default() },
             rip,
+            cs: USER_CS64,
             rsp,
+            ss: USER_DS,
             rflags: RFLAGS_FIXED | RFLAGS_IF,
+            ..GuestRegisters::default()
         }
     }
 
@@ -61,9 +101,337 @@ impl GuestRegisters {
     }
 }
 
+/// The guest's virtual privilege level.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Kernel,
+    User,
+}
+
+/// The part of a vCPU the entry assembly reads and writes while the guest
+/// runs: the `syscall` fast path bounces a user `syscall` to the guest
+/// kernel with nothing else. `repr(C)`, addressed through `offset_of!`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct EntryState {
+    /// 1 while the vCPU is in guest user mode, 0 in guest kernel mode.
+    pub user_mode: u64,
+    /// Physical address of the kernel-mode L4 table.
+    pub kernel_l4: u64,
+    /// Physical address of the user-mode L4 table; 0: none installed.
+    pub user_l4: u64,
+    /// `stack_switch`: the kernel stack for bounces from user mode; 0: none.
+    pub kernel_sp: u64,
+    /// The syscall callback; 0: none.
+    pub syscall_entry: u64,
+    /// Non-zero: mask events on entry to the syscall callback.
+    pub syscall_masks_events: u64,
+    /// The GS base of the mode that is not running (the running one is in
+    /// the CPU): swapped on every kernel/user transition.
+    pub inactive_gs_base: u64,
+    /// Where the hypervisor sees this vCPU's `VcpuInfo` (its own virtual
+    /// address, set by the arch layer); the fast path reads `upcall_mask`
+    /// and `upcall_pending` there.
+    pub vcpu_info: u64,
+}
+
+/// One vector of the virtual trap table.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TrapEntry {
+    /// Handler in the guest kernel; 0: none.
+    pub address: u64,
+    /// `trap_flags` bits.
+    pub flags: u8,
+}
+
+impl TrapEntry {
+    /// The lowest virtual level that may raise the vector with `int n`.
+    pub fn dpl(&self) -> u8 {
+        self.flags & trap_flags::DPL_MASK
+    }
+    pub fn masks_events(&self) -> bool {
+        self.flags & trap_flags::MASK_EVENTS != 0
+    }
+}
+
+/// An entry point and whether entering it masks events.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Callback {
+    pub address: u64,
+    pub masks_events: bool,
+}
+
+/// Number of trap-table vectors.
+pub const TRAP_VECTORS: usize = 256;
+
+/// A virtual CPU of a domain.
+#[derive(Clone, Debug)]
+pub struct Vcpu {
+    pub id: u32,
+    /// The registers while the vCPU is not on a CPU.
+    pub regs: GuestRegisters,
+    pub entry: EntryState,
+    pub traps: [TrapEntry; TRAP_VECTORS],
+    pub event_callback: Callback,
+    pub failsafe_callback: Callback,
+    /// The domain's shared-info frame, where this vCPU's `VcpuInfo` is.
+    pub shared_info: Mfn,
+}
+
+/// Offset of `vcpu_info[id]` in the shared-info page.
+pub fn vcpu_info_offset(id: u32) -> usize {
+    offset_of!(SharedInfo, vcpu_info) + id as usize * size_of::<VcpuInfo>()
+}
+
+/// Why a bounce could not be delivered: the guest is beyond help, and the
+/// domain is crashed (a double fault of the guest).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BounceError {
+    /// User mode has no kernel stack (`stack_switch` was never called).
+    NoKernelStack,
+    /// The frame would lie outside the guest's range or its stack is not
+    /// mapped writable.
+    FrameUnwritable { at: u64 },
+}
+
+/// Why an `iret` frame was refused (rule C2): the domain is crashed, as
+/// there is no caller to return an error to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IretError {
+    /// The frame at `rsp` cannot be read.
+    Unreadable { rsp: u64 },
+    BadSelector { cs: u64, ss: u64 },
+    BadAddress { rip: u64, rsp: u64 },
+    /// Return to user mode with no user base pointer installed.
+    NoUserBase,
+}
+
+/// How a vCPU's CPU state outside [`GuestRegisters`] is reached: the GS base
+/// the running mode uses lives in the CPU, and so does the address space.
+/// The hypervisor implements this over MSRs and CR3, the tests over fields.
+pub trait GuestCpu {
+    /// The GS base the guest runs with now.
+    fn active_gs_base(&self) -> u64;
+    fn set_active_gs_base(&mut self, value: u64);
+    fn set_fs_base(&mut self, value: u64);
+    /// Switches to the address space `l4` (a physical address) of `mode`.
+    fn load_address_space(&mut self, l4: u64, mode: Mode);
+}
+
+/// Whether `sel` names one of the hypervisor's flat DPL-3 segments when its
+/// RPL is forced to 3 (C2: the guest owns no GDT entries yet, so these are
+/// the only loadable ones).
+fn is_flat_code(sel: u64) -> bool {
+    sel | 3 == USER_CS64 || sel | 3 == USER_CS32
+}
+
+/// What an `iret` returns to, checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IretTarget {
+    pub frame: IretFrame,
+    pub mode: Mode,
+}
+
+/// The red zone a bounce on the interrupted kernel stack skips.
+pub const RED_ZONE: u64 = 128;
+
+impl Vcpu {
+    /// vCPU `id` of a domain whose kernel address space is `kernel_l4`,
+    /// starting in kernel mode with `regs`.
+    pub fn new(id: u32, regs: GuestRegisters, kernel_l4: Mfn, shared_info: Mfn) -> Vcpu {
+        Vcpu {
+            id,
+            regs,
+            entry: EntryState { kernel_l4: kernel_l4.phys(), ..EntryState::default() },
+            traps: [TrapEntry::default(); TRAP_VECTORS],
+            event_callback: Callback::default(),
+            failsafe_callback: Callback::default(),
+            shared_info,
+        }
+    }
+
+    pub fn mode(&self) -> Mode {
+        if self.entry.user_mode != 0 {
+            Mode::User
+        } else {
+            Mode::Kernel
+        }
+    }
+
+    /// The kernel-mode address space, where hypercall pointers and bounce
+    /// frames live.
+    pub fn kernel_space(&self) -> AddressSpace {
+        AddressSpace { l4: Mfn::from_phys(self.entry.kernel_l4) }
+    }
+
+    fn info_byte(&self, mem: &impl PhysMemory, field: usize) -> u8 {
+        mem.frame(self.shared_info)[vcpu_info_offset(self.id) + field]
+    }
+
+    fn set_info_byte(&self, mem: &mut impl PhysMemory, field: usize, value: u8) {
+        mem.frame_mut(self.shared_info)[vcpu_info_offset(self.id) + field] = value;
+    }
+
+    /// The virtual interrupt flag: events are masked.
+    pub fn events_masked(&self, mem: &impl PhysMemory) -> bool {
+        self.info_byte(mem, offset_of!(VcpuInfo, upcall_mask)) != 0
+    }
+
+    pub fn set_events_masked(&self, mem: &mut impl PhysMemory, masked: bool) {
+        self.set_info_byte(mem, offset_of!(VcpuInfo, upcall_mask), u8::from(masked));
+    }
+
+    /// Records the faulting address of a page fault in `vcpu_info.cr2`.
+    pub fn set_cr2(&self, mem: &mut impl PhysMemory, cr2: u64) {
+        let at = vcpu_info_offset(self.id) + offset_of!(VcpuInfo, cr2);
+        mem.frame_mut(self.shared_info)[at..at + 8].copy_from_slice(&cr2.to_le_bytes());
+    }
+
+    /// Moves the vCPU to `mode`: swaps the GS bases and the address space.
+    /// Does nothing if it is in `mode` already.
+    pub fn switch_mode(&mut self, mode: Mode, cpu: &mut dyn GuestCpu) {
+        if self.mode() == mode {
+            return;
+        }
+        let outgoing = cpu.active_gs_base();
+        cpu.set_active_gs_base(self.entry.inactive_gs_base);
+        self.entry.inactive_gs_base = outgoing;
+        self.entry.user_mode = u64::from(mode == Mode::User);
+        let l4 = match mode {
+            Mode::Kernel => self.entry.kernel_l4,
+            Mode::User => self.entry.user_l4,
+        };
+        cpu.load_address_space(l4, mode);
+    }
+
+    /// Bounces to the guest kernel's `handler`: switches to kernel mode if
+    /// the guest was in user mode, writes a [`TrapFrame`] on the kernel
+    /// stack (section 13.3 of the ABI) and resumes at `handler` with `rsp`
+    /// at the frame. `regs` holds the interrupted state on entry and the
+    /// handler's on return. On error nothing has changed.
+    pub fn bounce(
+        &mut self,
+        regs: &mut GuestRegisters,
+        handler: u64,
+        error_code: u64,
+        mask_events: bool,
+        mem: &mut impl PhysMemory,
+        cpu: &mut dyn GuestCpu,
+    ) -> Result<(), BounceError> {
+        let from_user = self.mode() == Mode::User;
+        let (stack, cs, ss) = if from_user {
+            if self.entry.kernel_sp == 0 {
+                return Err(BounceError::NoKernelStack);
+            }
+            (self.entry.kernel_sp, regs.cs, regs.ss)
+        } else {
+            (regs.rsp.wrapping_sub(RED_ZONE) & !15, regs.cs & !3, regs.ss & !3)
+        };
+        let at = stack.wrapping_sub(size_of::<TrapFrame>() as u64);
+        if stack < at || !range_is_guest(at, size_of::<TrapFrame>() as u64) {
+            return Err(BounceError::FrameUnwritable { at });
+        }
+        let masked = self.events_masked(mem);
+        let frame = TrapFrame {
+            rcx: regs.gprs.rcx,
+            r11: regs.gprs.r11,
+            error_code,
+            rip: regs.rip,
+            cs,
+            rflags: (regs.rflags & !(RFLAGS_IF | RFLAGS_IOPL)) | if masked { 0 } else { RFLAGS_IF },
+            rsp: regs.rsp,
+            ss,
+        };
+        self.kernel_space()
+            .copy_to(mem, at, &trap_frame_bytes(&frame))
+            .map_err(|_| BounceError::FrameUnwritable { at })?;
+        // Committed: nothing below can fail.
+        self.switch_mode(Mode::Kernel, cpu);
+        if mask_events {
+            self.set_events_masked(mem, true);
+        }
+        regs.rip = handler;
+        regs.rsp = at;
+        regs.cs = USER_CS64;
+        regs.ss = USER_DS;
+        // As an interrupt gate does: no single-stepping into the handler,
+        // string operations forward, no alignment checks.
+        regs.rflags = (regs.rflags & !(RFLAGS_TF | RFLAGS_DF | RFLAGS_AC)) & RFLAGS_GUEST_MASK | RFLAGS_FIXED | RFLAGS_IF;
+        Ok(())
+    }
+
+    /// Reads and checks the `IretFrame` at `rsp` (rule C2).
+    pub fn decode_iret(&self, rsp: u64, mem: &impl PhysMemory) -> Result<IretTarget, IretError> {
+        let mut bytes = [0u8; size_of::<IretFrame>()];
+        self.kernel_space().copy_from(mem, rsp, &mut bytes).map_err(|_| IretError::Unreadable { rsp })?;
+        let word = |field: usize| u64::from_le_bytes(bytes[field..field + 8].try_into().expect("8 bytes"));
+        let frame = IretFrame {
+            rax: word(offset_of!(IretFrame, rax)),
+            r11: word(offset_of!(IretFrame, r11)),
+            rcx: word(offset_of!(IretFrame, rcx)),
+            flags: word(offset_of!(IretFrame, flags)),
+            rip: word(offset_of!(IretFrame, rip)),
+            cs: word(offset_of!(IretFrame, cs)),
+            rflags: word(offset_of!(IretFrame, rflags)),
+            rsp: word(offset_of!(IretFrame, rsp)),
+            ss: word(offset_of!(IretFrame, ss)),
+        };
+        if !is_flat_code(frame.cs) || frame.ss | 3 != USER_DS || frame.cs >> 16 != 0 || frame.ss >> 16 != 0 {
+            return Err(IretError::BadSelector { cs: frame.cs, ss: frame.ss });
+        }
+        if !range_is_guest(frame.rip, 1) || !range_is_guest(frame.rsp, 1) {
+            return Err(IretError::BadAddress { rip: frame.rip, rsp: frame.rsp });
+        }
+        let mode = if frame.cs & 3 == 3 { Mode::User } else { Mode::Kernel };
+        if mode == Mode::User && self.entry.user_l4 == 0 {
+            return Err(IretError::NoUserBase);
+        }
+        Ok(IretTarget { frame, mode })
+    }
+
+    /// Carries out a checked `iret`: the registers of the frame, the mode it
+    /// names, and `upcall_mask` as the inverse of its IF.
+    pub fn iret(&mut self, target: &IretTarget, regs: &mut GuestRegisters, mem: &mut impl PhysMemory, cpu: &mut dyn GuestCpu) {
+        let f = &target.frame;
+        regs.gprs.rax = f.rax;
+        if f.flags & hypercall_abi::cpu::iret_flags::IN_SYSCALL == 0 {
+            regs.gprs.rcx = f.rcx;
+            regs.gprs.r11 = f.r11;
+        }
+        regs.rip = f.rip;
+        regs.rsp = f.rsp;
+        regs.cs = f.cs | 3;
+        regs.ss = f.ss | 3;
+        regs.rflags = f.rflags;
+        regs.sanitize_rflags();
+        self.set_events_masked(mem, f.rflags & RFLAGS_IF == 0);
+        self.switch_mode(target.mode, cpu);
+    }
+}
+
+/// The bytes of a `TrapFrame`, in ABI layout.
+fn trap_frame_bytes(f: &TrapFrame) -> [u8; size_of::<TrapFrame>()] {
+    let mut b = [0u8; size_of::<TrapFrame>()];
+    for (field, value) in [
+        (offset_of!(TrapFrame, rcx), f.rcx),
+        (offset_of!(TrapFrame, r11), f.r11),
+        (offset_of!(TrapFrame, error_code), f.error_code),
+        (offset_of!(TrapFrame, rip), f.rip),
+        (offset_of!(TrapFrame, cs), f.cs),
+        (offset_of!(TrapFrame, rflags), f.rflags),
+        (offset_of!(TrapFrame, rsp), f.rsp),
+        (offset_of!(TrapFrame, ss), f.ss),
+    ] {
+        b[field..field + 8].copy_from_slice(&value.to_le_bytes());
+    }
+    b
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pte::{table_index, Pte, PteFlags};
+    use crate::test_support::VecMemory;
 
     #[test]
     fn rflags_never_grants_iopl_or_clears_if() {
@@ -76,5 +444,194 @@ mod tests {
         r.rflags = 0;
         r.sanitize_rflags();
         assert_eq!(r.rflags, RFLAGS_FIXED | RFLAGS_IF);
+    }
+
+    /// A CPU whose state is plain fields.
+    #[derive(Default)]
+    struct FakeCpu {
+        gs: u64,
+        fs: u64,
+        space: Option<(u64, Mode)>,
+    }
+
+    impl GuestCpu for FakeCpu {
+        fn active_gs_base(&self) -> u64 {
+            self.gs
+        }
+        fn set_active_gs_base(&mut self, value: u64) {
+            self.gs = value;
+        }
+        fn set_fs_base(&mut self, value: u64) {
+            self.fs = value;
+        }
+        fn load_address_space(&mut self, l4: u64, mode: Mode) {
+            self.space = Some((l4, mode));
+        }
+    }
+
+    const RW_USER: PteFlags = PteFlags::PRESENT.union(PteFlags::WRITABLE).union(PteFlags::USER);
+    /// The one mapped stack page of the test address space.
+    const STACK_PAGE: u64 = 0xffff_ffff_8010_0000;
+    const SHARED_INFO: Mfn = Mfn(30);
+
+    /// Kernel L4 at frame 1 mapping `STACK_PAGE` (frame 20) writable and the
+    /// page after it (frame 21) read-only.
+    fn setup() -> (VecMemory, Vcpu) {
+        let mut mem = VecMemory::new(64);
+        let (l4, l3, l2, l1) = (Mfn(1), Mfn(2), Mfn(3), Mfn(4));
+        mem.write_u64(l4, table_index(STACK_PAGE, 4), Pte::new(l3, RW_USER).0);
+        mem.write_u64(l3, table_index(STACK_PAGE, 3), Pte::new(l2, RW_USER).0);
+        mem.write_u64(l2, table_index(STACK_PAGE, 2), Pte::new(l1, RW_USER).0);
+        mem.write_u64(l1, table_index(STACK_PAGE, 1), Pte::new(Mfn(20), RW_USER).0);
+        mem.write_u64(l1, table_index(STACK_PAGE + 0x1000, 1), Pte::new(Mfn(21), PteFlags::PRESENT | PteFlags::USER).0);
+        let regs = GuestRegisters::at_entry(0xffff_ffff_8000_0000, STACK_PAGE + 0x1000, 0);
+        (mem, Vcpu::new(0, regs, l4, SHARED_INFO))
+    }
+
+    fn read_frame(mem: &VecMemory, v: &Vcpu, at: u64) -> [u64; 8] {
+        let mut b = [0u8; 64];
+        v.kernel_space().copy_from(mem, at, &mut b).unwrap();
+        core::array::from_fn(|i| u64::from_le_bytes(b[i * 8..i * 8 + 8].try_into().unwrap()))
+    }
+
+    #[test]
+    fn bounce_from_kernel_mode_skips_the_red_zone_and_reports_ring_0() {
+        let (mut mem, mut v) = setup();
+        let mut cpu = FakeCpu::default();
+        let mut regs = v.regs;
+        regs.rsp = STACK_PAGE + 0x800 + 8;
+        regs.gprs.rcx = 0x1111;
+        regs.gprs.r11 = 0x2222;
+        regs.rflags = 0x246 | RFLAGS_TF;
+        let interrupted = regs;
+        v.bounce(&mut regs, 0xffff_ffff_8000_0400, 0x7, false, &mut mem, &mut cpu).unwrap();
+        let at = (interrupted.rsp - RED_ZONE) & !15;
+        assert_eq!(regs.rsp, at - 64);
+        assert_eq!(regs.rip, 0xffff_ffff_8000_0400);
+        assert_eq!(regs.rflags & RFLAGS_TF, 0, "no single-step into the handler");
+        let f = read_frame(&mem, &v, regs.rsp);
+        assert_eq!(f, [0x1111, 0x2222, 7, interrupted.rip, selectors::FLAT_KERNEL_CS64, 0x246 | RFLAGS_TF, interrupted.rsp, selectors::FLAT_KERNEL_SS]);
+        assert_eq!(cpu.space, None, "stays in kernel mode");
+    }
+
+    #[test]
+    fn bounce_from_user_mode_switches_stack_gs_and_space() {
+        let (mut mem, mut v) = setup();
+        let mut cpu = FakeCpu { gs: 0xa, ..FakeCpu::default() };
+        v.entry.user_mode = 1;
+        v.entry.user_l4 = 0x5000;
+        v.entry.kernel_sp = STACK_PAGE + 0x1000;
+        v.entry.inactive_gs_base = 0xb;
+        v.set_events_masked(&mut mem, true);
+        let mut regs = GuestRegisters::at_entry(0x40_0000, 0x7fff_0000, 0);
+        let interrupted = regs;
+        v.bounce(&mut regs, 0xffff_ffff_8000_0800, 0, true, &mut mem, &mut cpu).unwrap();
+        assert_eq!(v.mode(), Mode::Kernel);
+        assert_eq!((cpu.gs, v.entry.inactive_gs_base), (0xb, 0xa));
+        assert_eq!(cpu.space, Some((v.entry.kernel_l4, Mode::Kernel)));
+        assert_eq!(regs.rsp, STACK_PAGE + 0x1000 - 64);
+        let f = read_frame(&mem, &v, regs.rsp);
+        // Events were masked: the frame's IF is clear.
+        assert_eq!(f[3..], [interrupted.rip, USER_CS64, RFLAGS_FIXED, interrupted.rsp, USER_DS]);
+        assert!(v.events_masked(&mem));
+    }
+
+    #[test]
+    fn bounce_refuses_what_it_cannot_write_and_changes_nothing() {
+        let (mut mem, mut v) = setup();
+        let mut cpu = FakeCpu::default();
+        let before = (v.entry, mem.frame(Mfn(20)).to_vec());
+        for rsp in [
+            STACK_PAGE + 0x1000 + 0x800 + RED_ZONE, // read-only page
+            STACK_PAGE + 0x10,                      // runs off the bottom
+            0xffff_8800_0000_0000 + 0x40 + RED_ZONE, // into the hypervisor's range
+            0x8000_0000_0000 + RED_ZONE + 8,        // non-canonical
+            0x20,                                   // wraps
+        ] {
+            let mut regs = v.regs;
+            regs.rsp = rsp;
+            let copy = regs;
+            assert!(matches!(v.bounce(&mut regs, 1, 0, true, &mut mem, &mut cpu), Err(BounceError::FrameUnwritable { .. })), "{rsp:#x}");
+            assert_eq!(regs, copy);
+        }
+        v.entry.user_mode = 1;
+        let mut regs = v.regs;
+        assert_eq!(v.bounce(&mut regs, 1, 0, true, &mut mem, &mut cpu), Err(BounceError::NoKernelStack));
+        v.entry.user_mode = 0;
+        assert_eq!((v.entry, mem.frame(Mfn(20)).to_vec()), before);
+        assert!(!v.events_masked(&mem));
+    }
+
+    fn write_iret(mem: &mut VecMemory, v: &Vcpu, at: u64, f: [u64; 9]) {
+        let b: Vec<u8> = f.iter().flat_map(|w| w.to_le_bytes()).collect();
+        v.kernel_space().copy_to(mem, at, &b).unwrap();
+    }
+
+    #[test]
+    fn iret_to_user_mode_restores_the_frame_and_unmasks() {
+        let (mut mem, mut v) = setup();
+        let mut cpu = FakeCpu { gs: 0xa, ..FakeCpu::default() };
+        v.entry.user_l4 = 0x5000;
+        v.entry.inactive_gs_base = 0xb;
+        v.set_events_masked(&mut mem, true);
+        let at = STACK_PAGE + 0x100;
+        write_iret(&mut mem, &v, at, [1, 2, 3, 0, 0x40_1000, USER_CS64, 0x3246, 0x7000_0000, USER_DS]);
+        let t = v.decode_iret(at, &mem).unwrap();
+        assert_eq!(t.mode, Mode::User);
+        let mut regs = v.regs;
+        v.iret(&t, &mut regs, &mut mem, &mut cpu);
+        assert_eq!((regs.gprs.rax, regs.gprs.r11, regs.gprs.rcx), (1, 2, 3));
+        assert_eq!((regs.rip, regs.cs, regs.rsp, regs.ss), (0x40_1000, USER_CS64, 0x7000_0000, USER_DS));
+        assert_eq!(regs.rflags, 0x246, "IOPL dropped");
+        assert!(!v.events_masked(&mem), "IF set unmasks");
+        assert_eq!((v.mode(), cpu.gs, v.entry.inactive_gs_base), (Mode::User, 0xb, 0xa));
+        assert_eq!(cpu.space, Some((0x5000, Mode::User)));
+    }
+
+    #[test]
+    fn iret_in_syscall_keeps_rcx_and_r11_and_kernel_frames_stay_in_kernel() {
+        let (mut mem, mut v) = setup();
+        let mut cpu = FakeCpu::default();
+        let at = STACK_PAGE + 0x100;
+        write_iret(&mut mem, &v, at, [1, 2, 3, 1, 0xffff_ffff_8000_0010, selectors::FLAT_KERNEL_CS64, 0x2, STACK_PAGE + 0x800, selectors::FLAT_KERNEL_SS]);
+        let t = v.decode_iret(at, &mem).unwrap();
+        let mut regs = v.regs;
+        regs.gprs.rcx = 0xc;
+        regs.gprs.r11 = 0xd;
+        v.iret(&t, &mut regs, &mut mem, &mut cpu);
+        assert_eq!((regs.gprs.rcx, regs.gprs.r11), (0xc, 0xd));
+        assert_eq!((v.mode(), regs.cs, regs.ss), (Mode::Kernel, USER_CS64, USER_DS));
+        assert!(v.events_masked(&mem), "IF clear masks");
+        assert_eq!(cpu.space, None);
+    }
+
+    #[test]
+    fn iret_refuses_frames_that_break_c2() {
+        let (mut mem, v) = setup();
+        let at = STACK_PAGE + 0x100;
+        let good = [0, 0, 0, 0, 0x40_1000, selectors::FLAT_KERNEL_CS64, 0x202, 0x7000_0000, selectors::FLAT_KERNEL_SS];
+        let with = |i: usize, x: u64| {
+            let mut f = good;
+            f[i] = x;
+            f
+        };
+        for (f, what) in [
+            (with(5, 0x08), "hypervisor code selector"),
+            (with(5, 0x1000), "hypervisor kernel code"),
+            (with(5, USER_DS), "data as code"),
+            (with(5, 0x1_102b), "selector over 16 bits"),
+            (with(8, 0x1000), "hypervisor stack selector"),
+            (with(8, 0), "null stack selector"),
+            (with(4, 0xffff_8000_0000_0000), "rip in the hypervisor"),
+            (with(4, 0x8000_0000_0000), "non-canonical rip"),
+            (with(7, 0xffff_8700_0000_0000), "rsp in the hypervisor"),
+        ] {
+            write_iret(&mut mem, &v, at, f);
+            assert!(v.decode_iret(at, &mem).is_err(), "{what}");
+        }
+        write_iret(&mut mem, &v, at, with(5, USER_CS64));
+        assert_eq!(v.decode_iret(at, &mem), Err(IretError::NoUserBase));
+        let off_the_end = STACK_PAGE + 0x2000 - 8;
+        assert_eq!(v.decode_iret(off_the_end, &mem), Err(IretError::Unreadable { rsp: off_the_end }), "runs off the mapping");
     }
 }

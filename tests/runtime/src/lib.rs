@@ -13,6 +13,14 @@ pub mod print;
 
 pub use hypercall_abi;
 pub use hypercall_abi::start_info::StartInfo;
+use hypercall_abi::start_info::{StartInfoExt, START_INFO_EXT_OFFSET};
+
+/// The second part of the start-info page.
+pub fn start_info_ext(start: &StartInfo) -> &StartInfoExt {
+    // SAFETY: the start-info page holds a StartInfoExt at this offset
+    // (section 7.2 of the ABI), inside the same mapped page, 8-byte aligned.
+    unsafe { &*((start as *const StartInfo as *const u8).add(START_INFO_EXT_OFFSET) as *const StartInfoExt) }
+}
 
 /// Where `guest.ld` links every guest: pseudo-physical frame 0.
 pub const IMAGE_BASE: u64 = 0xffff_ffff_8000_0000;

@@ -19,6 +19,9 @@ pub struct Features {
     pub xsave: bool,
     pub smep: bool,
     pub smap: bool,
+    /// Process-context identifiers: guest kernel and user address spaces
+    /// keep their TLB entries across the switches between them.
+    pub pcid: bool,
     /// XCR0 bits this CPU supports, among those Veneer enables.
     pub xcr0: u64,
 }
@@ -36,7 +39,7 @@ pub fn features() -> Features {
     } else {
         0
     };
-    Features { xsave, smep: leaf7.ebx & (1 << 7) != 0, smap: leaf7.ebx & (1 << 20) != 0, xcr0 }
+    Features { xsave, smep: leaf7.ebx & (1 << 7) != 0, smap: leaf7.ebx & (1 << 20) != 0, pcid: leaf1.ecx & (1 << 17) != 0, xcr0 }
 }
 
 /// Sets up CR4 and XCR0: global pages, SSE for guests, XSAVE, and
@@ -52,6 +55,10 @@ pub fn init(f: &Features) {
     }
     if f.smap {
         cr4 |= Cr4Flags::SUPERVISOR_MODE_ACCESS_PREVENTION;
+    }
+    if f.pcid {
+        // CR3 holds PCID 0 (its low bits are clear), as enabling requires.
+        cr4 |= Cr4Flags::PCID;
     }
     // SAFETY: every bit set is supported (checked above or architectural on
     // x86_64), and none changes the meaning of the current mappings.

@@ -5,7 +5,12 @@
  * guest always runs with its own GS base and PerCpu in KERNEL_GS_BASE.
  * Every path from ring 3 therefore starts with swapgs, every path to ring 3
  * ends with one. Offsets come from the Rust structures (GPRS_*, REGS_*,
- * PERCPU_*, FRAME_*), passed in by global_asm!.
+ * PERCPU_*, ES_*, VI_*), passed in by global_asm!.
+ *
+ * Every entry from a guest leaves a GuestRegisters frame (the GPRs, then a
+ * hardware interrupt frame) at the top of this CPU's stack, where the TSS
+ * makes the CPU push exceptions from ring 3. Rust changes the frame, and
+ * exit_iret resumes whatever it says.
  */
 
 .macro SAVE_GPRS base
@@ -26,7 +31,7 @@
     mov     %r15, {GPRS_R15}(\base)
 .endm
 
-/* Restores every GPR but \base itself, which the caller restores last. */
+/* Restores every GPR but rdi, the frame's base, which the caller restores last. */
 .macro RESTORE_GPRS_EXCEPT_RDI
     mov     {GPRS_RAX}(%rdi), %rax
     mov     {GPRS_RBX}(%rdi), %rbx
@@ -44,14 +49,32 @@
     mov     {GPRS_R15}(%rdi), %r15
 .endm
 
+/*
+ * After swapgs, with rsp at this CPU's stack top and the guest's rsp in
+ * PERCPU_SCRATCH, rcx/r11 as syscall left them: builds the frame of a
+ * syscall from code segment \cs and leaves rsp (and rdi) at it.
+ */
+.macro SYSCALL_FRAME cs
+    sub     ${REGS_SIZE}, %rsp
+    SAVE_GPRS %rsp
+    movq    ${ENTRY_SYSCALL}, {REGS_VECTOR}(%rsp)
+    movq    $0, {REGS_ERROR}(%rsp)
+    mov     %rcx, {REGS_RIP}(%rsp)
+    movq    $\cs, {REGS_CS}(%rsp)
+    mov     %r11, {REGS_RFLAGS}(%rsp)
+    mov     %gs:{PERCPU_SCRATCH}, %rax
+    mov     %rax, {REGS_RSP}(%rsp)
+    movq    ${USER_DS}, {REGS_SS}(%rsp)
+    mov     %rsp, %rdi
+.endm
+
     .section .text.entry, "ax"
     .code64
 
 /*
- * syscall from a guest: a hypercall. rcx = guest rip, r11 = guest rflags,
- * rsp still the guest's. A GuestRegisters frame is built at the top of this
- * CPU's stack and handed to Rust; if Rust returns, the frame (with the
- * result in rax) is resumed with sysret.
+ * syscall from 64-bit guest code. From guest kernel mode it is a
+ * hypercall; from guest user mode it is bounced to the guest kernel's
+ * syscall callback by the fast path below, without leaving assembly.
  */
     .global syscall_entry
     .balign 16
@@ -59,15 +82,21 @@ syscall_entry:
     swapgs
     mov     %rsp, %gs:{PERCPU_SCRATCH}
     mov     %gs:{PERCPU_STACK_TOP}, %rsp
-    sub     ${REGS_SIZE}, %rsp
-    SAVE_GPRS %rsp
-    mov     %rcx, {REGS_RIP}(%rsp)
-    mov     %r11, {REGS_RFLAGS}(%rsp)
-    mov     %gs:{PERCPU_SCRATCH}, %rax
-    mov     %rax, {REGS_RSP}(%rsp)
-    mov     %rsp, %rdi
+    push    %rbx
+    mov     %gs:{PERCPU_VCPU}, %rbx
+    cmpq    $0, {ES_USER_MODE}(%rbx)
+    jne     syscall_from_user
+    pop     %rbx
+
+    /* A hypercall. */
+    SYSCALL_FRAME {USER_CS64}
     call    hypercall_entry
-    /* Rust checked that rip is canonical (sysret #GPs in ring 0 otherwise). */
+    test    %rax, %rax
+    jnz     exit_iret
+    /*
+     * Rust checked that rip is canonical (sysret #GPs in ring 0 otherwise)
+     * and left the frame a 64-bit kernel-mode one.
+     */
     mov     %rsp, %rdi
     mov     {REGS_RIP}(%rdi), %rcx
     mov     {REGS_RFLAGS}(%rdi), %r11
@@ -89,25 +118,136 @@ syscall_entry:
     sysretq
 
 /*
- * enter_guest(regs: *const GuestRegisters) -> !: resume a vCPU in ring 3
- * with every register from the frame, through iretq.
+ * The syscall bounce: guest user mode to the guest kernel's syscall
+ * callback. rbx (saved below the stack top) holds this vCPU's EntryState;
+ * rcx = user rip, r11 = user rflags, user rsp in PERCPU_SCRATCH. Every
+ * other register reaches the callback as user mode left it.
  */
-    .global enter_guest
+syscall_from_user:
+    cmpq    $0, {ES_SYSCALL_ENTRY}(%rbx)
+    je      user_syscall_slow
+    mov     {ES_VCPU_INFO}(%rbx), %rbx
+    cmpb    $0, {VI_UPCALL_PENDING}(%rbx)
+    mov     %gs:{PERCPU_VCPU}, %rbx
+    jne     user_syscall_slow           /* an event may be due: Rust decides */
+    push    %rax
+    push    %rdx
+    push    %rcx
+    /* Kernel address space; PCIDs keep the user one's TLB entries. */
+    mov     {ES_KERNEL_L4}(%rbx), %rax
+    or      %gs:{PERCPU_CR3_KERNEL_BITS}, %rax
+    mov     %rax, %cr3
+    /* GS bases: the user one (parked in KERNEL_GS_BASE) out, the kernel one in. */
+    mov     $0xc0000102, %ecx
+    rdmsr
+    shl     $32, %rdx
+    or      %rdx, %rax
+    mov     {ES_INACTIVE_GS_BASE}(%rbx), %rdx
+    mov     %rax, {ES_INACTIVE_GS_BASE}(%rbx)
+    mov     %edx, %eax
+    shr     $32, %rdx
+    wrmsr
+    movq    $0, {ES_USER_MODE}(%rbx)
+    /* The TrapFrame, 64 bytes below the kernel stack (checked by stack_switch). */
+    mov     {ES_KERNEL_SP}(%rbx), %rax
+    sub     ${TRAP_FRAME_SIZE}, %rax
+    mov     %r11, %rcx
+    and     $~{RFLAGS_IF_IOPL}, %rcx
+    mov     {ES_VCPU_INFO}(%rbx), %rdx
+    cmpb    $0, {VI_UPCALL_MASK}(%rdx)
+    jne     1f
+    or      $0x200, %rcx                /* IF mirrors !upcall_mask */
+1:  mov     (%rsp), %rdx                /* user rip */
+    testb   $1, %gs:{PERCPU_SMAP}
+    jz      2f
+    stac
+2:
+    .global bounce_frame_write
+bounce_frame_write:
+    mov     %rdx, {TF_RCX}(%rax)
+    mov     %r11, {TF_R11}(%rax)
+    movq    $0, {TF_ERROR}(%rax)
+    mov     %rdx, {TF_RIP}(%rax)
+    movq    ${USER_CS64}, {TF_CS}(%rax)
+    mov     %rcx, {TF_RFLAGS}(%rax)
+    mov     %gs:{PERCPU_SCRATCH}, %rdx
+    mov     %rdx, {TF_RSP}(%rax)
+    movq    ${USER_DS}, {TF_SS}(%rax)
+    .global bounce_frame_written
+bounce_frame_written:
+    testb   $1, %gs:{PERCPU_SMAP}
+    jz      3f
+    clac
+3:  cmpq    $0, {ES_SYSCALL_MASKS_EVENTS}(%rbx)
+    je      4f
+    mov     {ES_VCPU_INFO}(%rbx), %rdx
+    movb    $1, {VI_UPCALL_MASK}(%rdx)
+4:  mov     %rax, %gs:{PERCPU_SCRATCH}  /* the callback's rsp */
+    mov     {ES_SYSCALL_ENTRY}(%rbx), %rcx
+    mov     $0x202, %r11d
+    add     $8, %rsp
+    pop     %rdx
+    pop     %rax
+    pop     %rbx
+    mov     %gs:{PERCPU_SCRATCH}, %rsp
+    swapgs
+    sysretq
+
+/* A user syscall the fast path does not take: Rust bounces it. */
+user_syscall_slow:
+    pop     %rbx
+    SYSCALL_FRAME {USER_CS64}
+    call    user_syscall_entry
+    jmp     exit_iret
+
+/*
+ * syscall from 32-bit compatibility-mode code (CSTAR): not a hypercall and
+ * not bounced; Rust raises #UD in the guest.
+ */
+    .global syscall_compat_entry
     .balign 16
-enter_guest:
-    pushq   ${USER_SS}
-    pushq   {REGS_RSP}(%rdi)
-    pushq   {REGS_RFLAGS}(%rdi)
-    pushq   ${USER_CS}
-    pushq   {REGS_RIP}(%rdi)
+syscall_compat_entry:
+    swapgs
+    mov     %rsp, %gs:{PERCPU_SCRATCH}
+    mov     %gs:{PERCPU_STACK_TOP}, %rsp
+    SYSCALL_FRAME {USER_CS32}
+    call    compat_syscall_entry
+    jmp     exit_iret
+
+/*
+ * exit_iret: resumes the GuestRegisters frame at rsp, every register
+ * restored, through iretq.
+ */
+    .global exit_iret
+exit_iret:
+    mov     %rsp, %rdi
     RESTORE_GPRS_EXCEPT_RDI
     mov     {GPRS_RDI}(%rdi), %rdi
+    add     ${REGS_RIP}, %rsp
     swapgs
     iretq
 
 /*
+ * enter_guest(regs: *const GuestRegisters) -> !: copies the frame to the
+ * top of this CPU's stack, abandoning whatever ran on it, and resumes it.
+ */
+    .global enter_guest
+    .balign 16
+enter_guest:
+    mov     %gs:{PERCPU_STACK_TOP}, %rsp
+    sub     ${REGS_SIZE}, %rsp
+    mov     %rdi, %rsi
+    mov     %rsp, %rdi
+    mov     ${REGS_QWORDS}, %ecx
+    cld
+    rep movsq
+    jmp     exit_iret
+
+/*
  * Exceptions. Each stub pushes a zero error code where the CPU pushes none,
- * then its vector, so every ExceptionFrame looks the same.
+ * then its vector, so every frame looks the same. From ring 3 the frame is
+ * a GuestRegisters at the stack top; exception_entry returns only for
+ * those, after changing it, and exit_iret resumes it.
  */
 .macro EXCEPTION_STUB vector, has_error
     .balign 16
@@ -127,14 +267,14 @@ exception_stub_\vector:
     .endr
 
 exception_common:
-    testb   $3, {FRAME_CS} - {FRAME_VECTOR}(%rsp)
+    testb   $3, {REGS_CS} - {REGS_VECTOR}(%rsp)
     jz      1f
     swapgs
-1:  sub     ${FRAME_VECTOR}, %rsp
+1:  sub     ${REGS_VECTOR}, %rsp
     SAVE_GPRS %rsp
     mov     %rsp, %rdi
-    call    exception_entry     /* never returns */
-    ud2
+    call    exception_entry
+    jmp     exit_iret
 
     .section .rodata.entry, "a"
     .balign 8

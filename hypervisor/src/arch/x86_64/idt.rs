@@ -20,14 +20,16 @@ pub fn init() {
         let at = |v: usize| VirtAddr::new(stubs[v]);
         let mut idt = InterruptDescriptorTable::new();
         // SAFETY (every call below): each stub saves the full register state
-        // into an ExceptionFrame and calls `exception_entry`, which never
-        // returns to the interrupted context; the IST indices name stacks set
-        // up by `gdt::init`.
+        // into a GuestRegisters frame and calls `exception_entry`, which
+        // returns only for faults of guest code (after bouncing them); the
+        // IST indices name stacks set up by `gdt::init`.
         unsafe {
             idt.divide_error.set_handler_addr(at(0));
             idt.debug.set_handler_addr(at(1));
             idt.non_maskable_interrupt.set_handler_addr(at(2)).set_stack_index(IST_NMI);
-            idt.breakpoint.set_handler_addr(at(3));
+            // `int3` from ring 3 reaches the guest's trap table, which
+            // decides whether its virtual level may raise it.
+            idt.breakpoint.set_handler_addr(at(3)).set_privilege_level(x86_64::PrivilegeLevel::Ring3);
             idt.overflow.set_handler_addr(at(4));
             idt.bound_range_exceeded.set_handler_addr(at(5));
             idt.invalid_opcode.set_handler_addr(at(6));

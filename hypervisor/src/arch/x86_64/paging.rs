@@ -132,4 +132,43 @@ pub fn activate(l4: Mfn) {
     unsafe { Cr3::write(frame, Cr3Flags::empty()) };
 }
 
+/// PCIDs of the guest address spaces: the hypervisor's own tables use 0.
+pub const PCID_GUEST_KERNEL: u64 = 1;
+pub const PCID_GUEST_USER: u64 = 2;
+/// CR3 bit 63: keep the TLB entries of the PCID being loaded.
+const CR3_NO_FLUSH: u64 = 1 << 63;
+
+/// The bits a guest CR3 value carries besides the table address, for the
+/// kernel and the user address space: the PCID and "no flush" when PCIDs
+/// are on, nothing otherwise (then every switch flushes the TLB).
+pub fn guest_cr3_bits(pcid: bool) -> (u64, u64) {
+    if pcid {
+        (PCID_GUEST_KERNEL | CR3_NO_FLUSH, PCID_GUEST_USER | CR3_NO_FLUSH)
+    } else {
+        (0, 0)
+    }
+}
+
+/// Loads a guest address space: `cr3` is the physical address of an L4
+/// the guest's base pointers name, with the bits of `guest_cr3_bits`.
+pub fn activate_guest(cr3: u64) {
+    // SAFETY: every guest L4 carries the hypervisor's slots (the builder
+    // copies them, M4 keeps them), so the code, stack and data in use stay
+    // mapped; the PCID bits are set only when CR4.PCIDE is on.
+    unsafe { core::arch::asm!("mov cr3, {}", in(reg) cr3, options(nostack, preserves_flags)) };
+}
+
+/// Loads a vCPU's address spaces for the first time on this CPU: both
+/// PCIDs are loaded once without "no flush", so no translation another
+/// vCPU left under them survives; the kernel space stays loaded.
+pub fn activate_guest_fresh(kernel_l4: u64, user_l4: u64, pcid: bool) {
+    if pcid {
+        let user = if user_l4 != 0 { user_l4 } else { kernel_l4 };
+        activate_guest(user | PCID_GUEST_USER);
+        activate_guest(kernel_l4 | PCID_GUEST_KERNEL);
+    } else {
+        activate_guest(kernel_l4);
+    }
+}
+
 const _: () = assert!(PAGE_SIZE == 4096);

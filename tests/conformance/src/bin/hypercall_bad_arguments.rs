@@ -20,9 +20,9 @@ fn main(start: &StartInfo) -> ! {
     let shutdown = Hypercall::SchedShutdown.number();
     let text = main as *const () as u64;
     let unmapped = 0x0000_1000_0000_0000;
-    // Pseudo-physical frame 0 is the image's first page; nothing is mapped
-    // after the bootstrap regions.
-    let bootstrap_end = veneer_guest::IMAGE_BASE + start.first_free_pfn * 4096;
+    // Nothing is mapped after the bootstrap regions and the shared-info
+    // page that follows them.
+    let bootstrap_end = veneer_guest::start_info_ext(start).shared_info_va + 4096;
 
     let cases: [(&str, u64, [u64; 6], Error); 16] = [
         ("abi_query into the hypervisor", query, [0xffff_8000_0000_0000, 0, 0, 0, 0, 0], Error::BadAddress),
