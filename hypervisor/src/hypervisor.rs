@@ -186,15 +186,19 @@ fn classify(hv: &Hypervisor, regs: &mut GuestRegisters) -> (u8, u64) {
     let allows = |n: u8| vcpu.traps[usize::from(n)].dpl() >= level;
     let software = (vector == GP_VECTOR || vector == NP_VECTOR) && regs.error_code & ERROR_IDT != 0;
     if software {
-        let n = (regs.error_code >> 3) as u8;
+        // The vector comes from the instruction: the error code's index
+        // field is not reliable (QEMU's TCG scales it by the 16-byte gate
+        // size in long mode).
         let mut insn = [0u8; 2];
-        let is_int_n = current_space(hv).copy_from(&hv.mem, regs.rip, &mut insn).is_ok() && insn == [INT_OPCODE, n];
-        if is_int_n && allows(n) {
-            // Delivered as the interrupt, returning after the instruction.
-            regs.rip += 2;
-            return (n, 0);
+        if current_space(hv).copy_from(&hv.mem, regs.rip, &mut insn).is_ok() && insn[0] == INT_OPCODE {
+            let n = insn[1];
+            if allows(n) {
+                // Delivered as the interrupt, returning after the instruction.
+                regs.rip += 2;
+                return (n, 0);
+            }
+            return (GP_VECTOR, u64::from(n) << 3 | ERROR_IDT);
         }
-        return (GP_VECTOR, regs.error_code & !3 | ERROR_IDT);
     }
     if vector == BP_VECTOR && !allows(BP_VECTOR) {
         // The hardware gate lets every ring-3 `int3` through; the guest's

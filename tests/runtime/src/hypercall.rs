@@ -39,3 +39,35 @@ pub fn crash(code: u32) -> ! {
 pub fn raw(nr: u64, args: [u64; 6]) -> Result<u64, Error> {
     result(hypercall6(nr, args[0], args[1], args[2], args[3], args[4], args[5]))
 }
+
+use hypercall_abi::call::{hypercall1, hypercall3};
+use hypercall_abi::cpu::{CallbackKind, SegmentBase, TrapInfo};
+use hypercall_abi::memory::{MmuextCmd, MmuextOp};
+
+pub fn set_trap_table(table: &[TrapInfo]) -> Result<u64, Error> {
+    result(hypercall2(Hypercall::SetTrapTable.number(), table.as_ptr() as u64, table.len() as u64))
+}
+
+pub fn stack_switch(sp: u64) -> Result<u64, Error> {
+    result(hypercall1(Hypercall::StackSwitch.number(), sp))
+}
+
+pub fn set_callback(kind: CallbackKind, address: u64, flags: u64) -> Result<u64, Error> {
+    result(hypercall3(Hypercall::SetCallback.number(), kind as u64, address, flags))
+}
+
+pub fn set_segment_base(which: SegmentBase, value: u64) -> Result<u64, Error> {
+    result(hypercall2(Hypercall::SetSegmentBase.number(), which as u64, value))
+}
+
+/// `mmuext_op` on `ops`; returns how many took effect with the result.
+pub fn mmuext_op(ops: &[MmuextOp]) -> (u32, Result<u64, Error>) {
+    let mut done = 0u32;
+    let r = result(hypercall3(Hypercall::MmuextOp.number(), ops.as_ptr() as u64, ops.len() as u64, &mut done as *mut u32 as u64));
+    (done, r)
+}
+
+/// Installs `mfn` (an L4 frame) as this vCPU's user-mode base pointer.
+pub fn set_user_base(mfn: u64) -> Result<u64, Error> {
+    mmuext_op(&[MmuextOp { cmd: MmuextCmd::NewUserBaseptr as u32, reserved0: 0, arg1: mfn, arg2: 0 }]).1
+}

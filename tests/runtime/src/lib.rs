@@ -10,6 +10,7 @@
 pub mod hypercall;
 pub mod note;
 pub mod print;
+pub mod trap;
 
 pub use hypercall_abi;
 pub use hypercall_abi::start_info::StartInfo;
