@@ -105,7 +105,7 @@ pub fn decode(regs: &GuestRegisters) -> Result<Call, Error> {
         Hypercall::StackSwitch => {
             let sp = a[0];
             let room_ok = sp.checked_sub(KERNEL_STACK_ROOM).is_some_and(|low| range_is_guest(low, KERNEL_STACK_ROOM));
-            if sp % 16 != 0 || !is_canonical(sp) || !room_ok {
+            if !sp.is_multiple_of(16) || !is_canonical(sp) || !room_ok {
                 return Err(Error::Invalid);
             }
             Ok(Call::StackSwitch { sp })

@@ -53,6 +53,9 @@ pub struct TrapContext {
 /// `TrapContext::vector` in the syscall callback.
 pub const SYSCALL_VECTOR: u64 = 0x100;
 
+/// `HANDLERS` index of the syscall callback.
+const SYSCALL_SLOT: usize = 256;
+
 /// A Rust handler for a vector.
 pub type Handler = fn(&mut TrapContext);
 
@@ -108,7 +111,7 @@ extern "C" {
 extern "C" fn veneer_trap_dispatch(ctx: &mut TrapContext) {
     // SAFETY: single vCPU; the table is written only by `install`, never
     // while a handler runs.
-    let handler = unsafe { (*core::ptr::addr_of!(HANDLERS))[ctx.vector as usize] };
+    let handler = unsafe { (*core::ptr::addr_of!(HANDLERS)).get(usize::try_from(ctx.vector).unwrap_or(usize::MAX)).copied().flatten() };
     match handler {
         Some(h) => h(ctx),
         None => crate::failure(format_args!("no handler for vector {:#x} at rip {:#x}", ctx.vector, ctx.frame.rip)),
@@ -137,7 +140,7 @@ pub fn install(vector: u8, dpl: u8, mask_events: bool, handler: Handler) -> Resu
 /// Makes `handler` the syscall callback.
 pub fn install_syscall(mask_events: bool, handler: Handler) -> Result<u64, Error> {
     // SAFETY: see `veneer_trap_dispatch`.
-    unsafe { (*core::ptr::addr_of_mut!(HANDLERS))[SYSCALL_VECTOR as usize] = Some(handler) };
+    unsafe { (*core::ptr::addr_of_mut!(HANDLERS))[SYSCALL_SLOT] = Some(handler) };
     let flags = if mask_events { callback_flags::MASK_EVENTS } else { 0 };
     hypercall::set_callback(CallbackKind::Syscall, syscall_stub(), flags)
 }

@@ -96,9 +96,9 @@ core::arch::global_asm!(
 const _: () = assert!(offset_of!(GuestRegisters, gprs) == 0);
 const _: () = assert!(offset_of!(GuestRegisters, vector) == size_of::<Gprs>());
 const _: () = assert!(offset_of!(GuestRegisters, ss) + 8 == size_of::<GuestRegisters>());
-const _: () = assert!(size_of::<GuestRegisters>() % 16 == 0);
+const _: () = assert!(size_of::<GuestRegisters>().is_multiple_of(16));
 // The fast path builds the frame with the kernel stack 16-byte aligned.
-const _: () = assert!(size_of::<TrapFrame>() % 16 == 0);
+const _: () = assert!(size_of::<TrapFrame>().is_multiple_of(16));
 
 struct PerCpuCell(UnsafeCell<PerCpu>);
 // SAFETY: one CPU runs Veneer today; the block is written by `init` before

@@ -19,7 +19,7 @@ pub fn init() {
         let stubs = unsafe { &exception_stubs };
         let at = |v: usize| VirtAddr::new(stubs[v]);
         let mut idt = InterruptDescriptorTable::new();
-        // SAFETY (every call below): each stub saves the full register state
+        // SAFETY: (every call below) each stub saves the full register state
         // into a GuestRegisters frame and calls `exception_entry`, which
         // returns only for faults of guest code (after bouncing them); the
         // IST indices name stacks set up by `gdt::init`.
