@@ -21,7 +21,8 @@ use x86_64::registers::control::Cr2;
 use x86_64::registers::model_specific::{FsBase, KernelGsBase};
 use x86_64::VirtAddr;
 
-use crate::arch::x86_64::cpu::{self, Features};
+use crate::arch::x86_64::cpu::Features;
+use crate::arch::x86_64::fpu;
 use crate::arch::x86_64::direct_map::{phys_to_virt, DirectMap};
 use crate::arch::x86_64::entry::{self, resume_guest, MachineGuestCpu};
 use crate::arch::x86_64::paging::{self, HypervisorTables};
@@ -75,10 +76,12 @@ fn run_next() -> ! {
         let dom = hv.ready.pop_front()?;
         log::info!("{} \"{}\": starting at {:#x}", dom.id, dom.name, dom.vcpu.regs.rip);
         let pcid = hv.cpu.pcid;
-        // A domain must not see what the previous one left in the FPU.
-        cpu::reset_fpu(&hv.cpu);
+        let features = hv.cpu;
         let dom = hv.current.insert(dom);
         let vcpu = &mut dom.vcpu;
+        // Its own vector state (the initial state for a new vCPU), never
+        // what the previous one left.
+        fpu::restore(&vcpu.fpu, &features);
         vcpu.entry.vcpu_info = phys_to_virt(vcpu.shared_info.phys()) + vcpu_info_offset(vcpu.id) as u64;
         // The vCPU starts in kernel mode with both segment bases 0.
         FsBase::write(VirtAddr::zero());

@@ -21,7 +21,7 @@ use veneer_core::addr::{Mfn, PAGE_SIZE};
 use veneer_core::frame_allocator::{find_free_run, FrameAllocator};
 
 use arch::x86_64::direct_map::{phys_to_virt, DirectMap};
-use arch::x86_64::{cpu, entry, gdt, idt, paging, pic, pvh, serial};
+use arch::x86_64::{cpu, entry, fpu, gdt, idt, paging, pic, pvh, serial};
 
 extern "C" {
     static __image_start_phys: u8;
@@ -71,6 +71,7 @@ extern "C" fn boot_main(start_info: u64) -> ! {
 
     let features = cpu::features();
     cpu::init(&features);
+    fpu::init(&features);
     // SAFETY: the boot tables map all RAM below 4 GiB and `paging::init`
     // maps every RAM region before anything reaches above that.
     let mut mem = unsafe { DirectMap::new(ram) };
@@ -81,8 +82,8 @@ extern "C" fn boot_main(start_info: u64) -> ! {
     idt::init();
     entry::init(stack_top, selectors, features.smap, features.pcid);
     log::info!(
-        "cpu: xsave {} (xcr0 {:#x}), smep {}, smap {}, pcid {}; own page tables, GDT, TSS, IDT loaded",
-        features.xsave, features.xcr0, features.smep, features.smap, features.pcid
+        "cpu: xsave {} (xcr0 {:#x}), smep {}, smap {}, pcid {}, x2apic {}, tsc-deadline {}, invariant tsc {}; own page tables, GDT, TSS, IDT loaded",
+        features.xsave, features.xcr0, features.smep, features.smap, features.pcid, features.x2apic, features.tsc_deadline, features.invariant_tsc
     );
     if boot.cmdline.split(' ').any(|w| w == "veneer.selftest=page-fault") {
         fatal::self_test_page_fault();

@@ -17,11 +17,14 @@ pub mod config;
 pub mod domain;
 pub mod domain_builder;
 pub mod elf_image;
+pub mod event_channel;
 pub mod frame_allocator;
 pub mod guest_memory;
 pub mod hypercall;
 pub mod phys;
 pub mod pte;
+pub mod scheduler;
+pub mod time;
 pub mod vcpu;
 
 #[cfg(test)]

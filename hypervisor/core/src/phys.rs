@@ -22,4 +22,22 @@ pub trait PhysMemory {
     fn write_u64(&mut self, mfn: Mfn, index: usize, value: u64) {
         self.frame_mut(mfn)[index * 8..index * 8 + 8].copy_from_slice(&value.to_le_bytes());
     }
+
+    /// ORs `bits` into word `index` and returns the old value. Frames a
+    /// guest may write while the hypervisor does (the shared-info page)
+    /// need this to be atomic: the hypervisor's implementation is; this
+    /// default, for memory no guest runs on, is not.
+    fn fetch_or_u64(&mut self, mfn: Mfn, index: usize, bits: u64) -> u64 {
+        let old = self.read_u64(mfn, index);
+        self.write_u64(mfn, index, old | bits);
+        old
+    }
+
+    /// ANDs `bits` into word `index` and returns the old value; atomic as
+    /// for `fetch_or_u64`.
+    fn fetch_and_u64(&mut self, mfn: Mfn, index: usize, bits: u64) -> u64 {
+        let old = self.read_u64(mfn, index);
+        self.write_u64(mfn, index, old & bits);
+        old
+    }
 }

@@ -164,6 +164,52 @@ pub struct Callback {
 /// Number of trap-table vectors.
 pub const TRAP_VECTORS: usize = 256;
 
+/// One 64-byte piece of an [`FpuArea`]: XSAVE needs 64-byte alignment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C, align(64))]
+pub struct FpuChunk(pub [u8; 64]);
+
+/// Bytes of an [`FpuArea`]: enough for every component Veneer enables
+/// (x87, SSE, AVX, AVX-512: 2688 bytes in the standard format); the arch
+/// layer checks the CPU's size against it at boot.
+pub const FPU_AREA_SIZE: usize = 4096;
+
+/// Offset of MXCSR in the legacy region of an FXSAVE/XSAVE image.
+const MXCSR_OFFSET: usize = 24;
+/// MXCSR after reset: every SIMD exception masked.
+const MXCSR_DEFAULT: u32 = 0x1f80;
+
+/// A vCPU's x87/SSE/AVX state while it is not on a CPU, in XSAVE (or, on a
+/// CPU without it, FXSAVE) format. A new area is the architectural initial
+/// state: XRSTOR of a zero header loads every component's init value, and
+/// MXCSR, which it always loads, holds its default.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FpuArea {
+    chunks: alloc::boxed::Box<[FpuChunk]>,
+}
+
+impl Default for FpuArea {
+    fn default() -> FpuArea {
+        let mut chunks = alloc::vec![FpuChunk([0; 64]); FPU_AREA_SIZE / 64].into_boxed_slice();
+        chunks[0].0[MXCSR_OFFSET..MXCSR_OFFSET + 4].copy_from_slice(&MXCSR_DEFAULT.to_le_bytes());
+        FpuArea { chunks }
+    }
+}
+
+impl FpuArea {
+    /// The area's first byte, 64-byte aligned, `FPU_AREA_SIZE` bytes long.
+    pub fn as_mut_ptr(&mut self) -> *mut u8 {
+        self.chunks.as_mut_ptr().cast()
+    }
+    pub fn as_ptr(&self) -> *const u8 {
+        self.chunks.as_ptr().cast()
+    }
+    /// MXCSR as last saved.
+    pub fn mxcsr(&self) -> u32 {
+        u32::from_le_bytes(self.chunks[0].0[MXCSR_OFFSET..MXCSR_OFFSET + 4].try_into().expect("4 bytes"))
+    }
+}
+
 /// A virtual CPU of a domain.
 #[derive(Clone, Debug)]
 pub struct Vcpu {
@@ -176,6 +222,8 @@ pub struct Vcpu {
     pub failsafe_callback: Callback,
     /// The domain's shared-info frame, where this vCPU's `VcpuInfo` is.
     pub shared_info: Mfn,
+    /// The vector state while the vCPU is off the CPU.
+    pub fpu: FpuArea,
 }
 
 /// Offset of `vcpu_info[id]` in the shared-info page.
@@ -247,6 +295,7 @@ impl Vcpu {
             event_callback: Callback::default(),
             failsafe_callback: Callback::default(),
             shared_info,
+            fpu: FpuArea::default(),
         }
     }
 
@@ -432,6 +481,15 @@ mod tests {
     use super::*;
     use crate::pte::{table_index, Pte, PteFlags};
     use crate::test_support::VecMemory;
+
+    #[test]
+    fn a_new_fpu_area_is_the_initial_state() {
+        let mut a = FpuArea::default();
+        assert_eq!(a.as_mut_ptr() as usize % 64, 0, "XSAVE alignment");
+        assert_eq!(a.mxcsr(), 0x1f80);
+        // The XSAVE header (XSTATE_BV, XCOMP_BV) at 512 is zero.
+        assert!(a.chunks[8].0.iter().all(|&b| b == 0));
+    }
 
     #[test]
     fn rflags_never_grants_iopl_or_clears_if() {

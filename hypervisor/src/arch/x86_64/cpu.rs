@@ -24,6 +24,12 @@ pub struct Features {
     pub pcid: bool,
     /// XCR0 bits this CPU supports, among those Veneer enables.
     pub xcr0: u64,
+    /// The local APIC can be driven through MSRs (x2APIC).
+    pub x2apic: bool,
+    /// The local APIC timer has TSC-deadline mode.
+    pub tsc_deadline: bool,
+    /// The TSC runs at a constant rate in every power state.
+    pub invariant_tsc: bool,
 }
 
 /// XCR0 components Veneer hands to guests: x87, SSE, AVX, AVX-512.
@@ -39,7 +45,18 @@ pub fn features() -> Features {
     } else {
         0
     };
-    Features { xsave, smep: leaf7.ebx & (1 << 7) != 0, smap: leaf7.ebx & (1 << 20) != 0, pcid: leaf1.ecx & (1 << 17) != 0, xcr0 }
+    let max_extended = __cpuid(0x8000_0000).eax;
+    let invariant_tsc = max_extended >= 0x8000_0007 && __cpuid(0x8000_0007).edx & (1 << 8) != 0;
+    Features {
+        xsave,
+        smep: leaf7.ebx & (1 << 7) != 0,
+        smap: leaf7.ebx & (1 << 20) != 0,
+        pcid: leaf1.ecx & (1 << 17) != 0,
+        xcr0,
+        x2apic: leaf1.ecx & (1 << 21) != 0,
+        tsc_deadline: leaf1.ecx & (1 << 24) != 0,
+        invariant_tsc,
+    }
 }
 
 /// Sets up CR4 and XCR0: global pages, SSE for guests, XSAVE, and
@@ -74,39 +91,5 @@ pub fn init(f: &Features) {
         // SAFETY: OSXSAVE is on, and the value only holds components CPUID
         // reports, x87 among them as the architecture requires.
         unsafe { XCr0::write_raw(f.xcr0) };
-    }
-}
-
-/// An XSAVE area (standard form) whose header says every component is in
-/// its initial state; only MXCSR, which XRSTOR always loads, is set.
-#[repr(C, align(64))]
-struct InitXsaveArea([u8; 576]);
-
-static INIT_XSAVE: InitXsaveArea = {
-    let mut a = [0u8; 576];
-    // MXCSR at byte 24: all exceptions masked, the architectural default.
-    a[24] = 0x80;
-    a[25] = 0x1f;
-    InitXsaveArea(a)
-};
-
-/// Puts the x87/SSE/AVX state in its initial state, so a domain never sees
-/// another's vector registers.
-pub fn reset_fpu(f: &Features) {
-    if f.xsave {
-        let (lo, hi) = (f.xcr0 as u32, (f.xcr0 >> 32) as u32);
-        // SAFETY: the area is 64-byte aligned, in standard form with a zero
-        // header, and at least as large as the legacy region plus header;
-        // XRSTOR with XSTATE_BV = 0 reads nothing beyond that.
-        unsafe {
-            core::arch::asm!("xrstor64 [{}]", in(reg) &INIT_XSAVE, in("eax") lo, in("edx") hi, options(nostack, readonly));
-        }
-    } else {
-        // SAFETY: FXRSTOR needs a 16-byte aligned 512-byte area; the first
-        // 512 bytes of INIT_XSAVE are a valid legacy image (FCW 0 is not the
-        // default, so FNINIT follows to set the x87 control word properly).
-        unsafe {
-            core::arch::asm!("fxrstor64 [{}]", "fninit", in(reg) &INIT_XSAVE, options(nostack));
-        }
     }
 }

@@ -2,6 +2,7 @@
 //! address, and the `PhysMemory` implementation over it.
 
 use core::ops::Range;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use veneer_core::addr::{Mfn, DIRECT_MAP_BASE, PAGE_SIZE};
 use veneer_core::phys::PhysMemory;
@@ -36,6 +37,18 @@ impl DirectMap {
     }
 }
 
+impl DirectMap {
+    /// Word `index` of RAM frame `mfn` as an atomic, for words a guest
+    /// changes concurrently.
+    fn atomic(&self, mfn: Mfn, index: usize) -> &AtomicU64 {
+        assert!(self.contains(mfn) && index < PAGE_SIZE / 8, "{mfn} word {index} is not RAM");
+        // SAFETY: the word is inside a RAM frame that `new`'s contract keeps
+        // mapped, 8-byte aligned; every access to it that may race (the
+        // guest's and these) is atomic.
+        unsafe { AtomicU64::from_ptr((phys_to_virt(mfn.phys()) as *mut u64).add(index)) }
+    }
+}
+
 impl PhysMemory for DirectMap {
     fn contains(&self, mfn: Mfn) -> bool {
         self.ram[..self.count].iter().any(|r| r.contains(&mfn))
@@ -47,6 +60,14 @@ impl PhysMemory for DirectMap {
         // borrow of `self` keeps callers from holding a mutable view at the
         // same time through this map.
         unsafe { &*(phys_to_virt(mfn.phys()) as *const [u8; PAGE_SIZE]) }
+    }
+
+    fn fetch_or_u64(&mut self, mfn: Mfn, index: usize, bits: u64) -> u64 {
+        self.atomic(mfn, index).fetch_or(bits, Ordering::SeqCst)
+    }
+
+    fn fetch_and_u64(&mut self, mfn: Mfn, index: usize, bits: u64) -> u64 {
+        self.atomic(mfn, index).fetch_and(bits, Ordering::SeqCst)
     }
 
     fn frame_mut(&mut self, mfn: Mfn) -> &mut [u8; PAGE_SIZE] {

@@ -4,6 +4,7 @@
 pub mod cpu;
 pub mod direct_map;
 pub mod entry;
+pub mod fpu;
 pub mod gdt;
 pub mod idt;
 pub mod paging;
