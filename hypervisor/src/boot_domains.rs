@@ -73,6 +73,6 @@ fn build_one(id: DomainId, cfg: &DomainConfig<'_>, bundle: &Bundle<'_>, hv: &mut
         "{} \"{}\": built: {} MiB, image {:#x}..{:#x}, entry {:#x}",
         id, cfg.name, cfg.memory_bytes >> 20, image.virt_start, image.virt_end, image.entry
     );
-    hv.ready.push_back(domain);
+    hv.domains.insert(id.0, domain);
     Ok(())
 }

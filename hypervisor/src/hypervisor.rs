@@ -1,36 +1,52 @@
-//! The running hypervisor: its domains, and what happens on each way in
-//! from a guest.
+//! The running hypervisor: its domains, the scheduler that shares this CPU
+//! among their vCPUs, and what happens on each way in from a guest.
 //!
-//! Until the scheduler arrives, domains run one after another in the order
-//! of the configuration: each runs until it shuts down or is stopped, then
-//! the next starts. When none is left the machine stops, with a status that
-//! says whether every domain powered off cleanly.
+//! Every way in (hypercall, exception, interrupt, user syscall the fast
+//! path leaves) hands Rust the interrupted vCPU's frame at the top of the
+//! stack. What the frame holds when Rust returns is resumed: the same vCPU
+//! with a result or a bounce, or another one the scheduler picked, its state
+//! loaded in place of the first's. When nothing is runnable the CPU halts
+//! until its timer; when no domain is left the machine stops, with a status
+//! that says whether every domain powered off cleanly.
 
-use alloc::collections::VecDeque;
+use alloc::collections::BTreeMap;
 
+use hypercall_abi::event::Virq;
+use hypercall_abi::vcpu::RunstateState;
 use hypercall_abi::version::AbiVersion;
 use spin::Mutex;
-use veneer_core::addr::is_canonical;
+use veneer_core::addr::{is_canonical, Mfn};
 use veneer_core::domain::{Bounced, Domain, GuestFault, KillReason, Outcome};
+use veneer_core::event_channel;
 use veneer_core::frame_allocator::FrameAllocator;
 use veneer_core::guest_memory::AddressSpace;
 use veneer_core::hypercall::{self, Disposition, Services};
-use veneer_core::vcpu::{vcpu_info_offset, BounceError, GuestRegisters, Mode};
-use veneer_core::addr::Mfn;
+use veneer_core::scheduler::{Scheduler, VcpuRef};
+use veneer_core::time::{Clock, GUEST_SKEW_NS};
+use veneer_core::vcpu::{vcpu_info_offset, write_wallclock, BounceError, GuestRegisters, Mode, Vcpu};
 use x86_64::registers::control::Cr2;
 use x86_64::registers::model_specific::{FsBase, KernelGsBase};
 use x86_64::VirtAddr;
 
+use crate::arch::x86_64::apic;
+use crate::arch::x86_64::clock::rdtsc;
 use crate::arch::x86_64::cpu::Features;
-use crate::arch::x86_64::fpu;
 use crate::arch::x86_64::direct_map::{phys_to_virt, DirectMap};
 use crate::arch::x86_64::entry::{self, resume_guest, MachineGuestCpu};
+use crate::arch::x86_64::fpu;
 use crate::arch::x86_64::paging::{self, HypervisorTables};
 use crate::arch::x86_64::qemu_exit::{exit, RunStatus};
 use crate::arch::x86_64::serial;
+use crate::events;
 
 /// Feature bits this hypervisor offers (none are defined in ABI 1.0 yet).
 pub const FEATURES: u64 = 0;
+
+/// The time slice: how long a vCPU runs before others waiting get a turn.
+pub const SLICE_NS: u64 = 10_000_000;
+
+/// This CPU's index among the physical CPUs.
+const PCPU: usize = 0;
 
 const UD_VECTOR: u8 = 6;
 const NP_VECTOR: u8 = 11;
@@ -50,9 +66,16 @@ pub struct Hypervisor {
     pub mem: DirectMap,
     pub tables: HypervisorTables,
     pub cpu: Features,
-    /// Built domains waiting for their turn.
-    pub ready: VecDeque<Domain>,
-    pub current: Option<Domain>,
+    pub domains: BTreeMap<u32, Domain>,
+    pub sched: Scheduler,
+    pub clock: Clock,
+    /// The wall clock: UTC at system time 0.
+    pub wallclock: (u64, u32),
+    /// The vCPU whose state is in this CPU (registers in the frame, FPU,
+    /// segment bases, address space).
+    pub loaded: Option<VcpuRef>,
+    /// When the loaded vCPU's slice ends.
+    pub slice_end: u64,
     /// False once any domain failed to build or ended other than by a clean
     /// power-off.
     pub all_clean: bool,
@@ -60,75 +83,308 @@ pub struct Hypervisor {
 
 static HV: Mutex<Option<Hypervisor>> = Mutex::new(None);
 
-/// Hands the machine to the domains; never returns.
-pub fn start(hv: Hypervisor) -> ! {
-    *HV.lock() = Some(hv);
-    run_next()
-}
-
 fn with_hv<R>(f: impl FnOnce(&mut Hypervisor) -> R) -> R {
     f(HV.lock().as_mut().expect("hypervisor started"))
 }
 
-/// Starts the next ready domain, or stops the machine if none is left.
-fn run_next() -> ! {
-    let next = with_hv(|hv| {
-        let dom = hv.ready.pop_front()?;
-        log::info!("{} \"{}\": starting at {:#x}", dom.id, dom.name, dom.vcpu.regs.rip);
-        let pcid = hv.cpu.pcid;
-        let features = hv.cpu;
-        let dom = hv.current.insert(dom);
-        let vcpu = &mut dom.vcpu;
-        // Its own vector state (the initial state for a new vCPU), never
-        // what the previous one left.
-        fpu::restore(&vcpu.fpu, &features);
-        vcpu.entry.vcpu_info = phys_to_virt(vcpu.shared_info.phys()) + vcpu_info_offset(vcpu.id) as u64;
-        // The vCPU starts in kernel mode with both segment bases 0.
-        FsBase::write(VirtAddr::zero());
-        KernelGsBase::write(VirtAddr::zero());
-        paging::activate_guest_fresh(vcpu.entry.kernel_l4, vcpu.entry.user_l4, pcid);
-        // The domain stays in `hv.current`, in place, until it ends.
-        entry::set_running(&mut vcpu.entry);
-        Some(vcpu.regs)
-    });
-    match next {
-        Some(regs) => resume_guest(&regs),
-        None => {
-            let clean = with_hv(|hv| hv.all_clean);
-            if clean {
-                log::info!("all domains ended: every one powered off cleanly");
-                exit(RunStatus::Clean)
+impl Hypervisor {
+    /// System time now.
+    pub fn now(&self) -> u64 {
+        self.clock.ns(rdtsc())
+    }
+
+    pub fn vcpu(&self, v: VcpuRef) -> Option<&Vcpu> {
+        self.domains.get(&v.domain)?.vcpus.get(v.vcpu as usize).map(|b| &**b)
+    }
+
+    pub fn vcpu_mut(&mut self, v: VcpuRef) -> Option<&mut Vcpu> {
+        self.domains.get_mut(&v.domain)?.vcpus.get_mut(v.vcpu as usize).map(|b| &mut **b)
+    }
+
+    /// The vCPU whose state is in the CPU (a guest entry always has one).
+    fn running(&self) -> VcpuRef {
+        self.loaded.expect("a vCPU is running")
+    }
+
+    /// Makes `v` runnable if it was blocked, and asks its CPU to pick again
+    /// if it should run first.
+    pub fn wake(&mut self, v: VcpuRef) {
+        let now = self.now();
+        if self.sched.state(v) == Some(RunstateState::Blocked) {
+            if let Some(vcpu) = self.vcpu_mut(v) {
+                vcpu.poll = None;
             }
-            log::info!("all domains ended: some did not end cleanly");
-            exit(RunStatus::DomainFailed)
+            self.sched.wake(v, now);
+        }
+    }
+
+    /// Raises `port` of `domain` (section 8.1) and wakes the vCPU it
+    /// notifies, or one polling it.
+    pub fn raise(&mut self, domain: u32, port: u32) {
+        let Some(d) = self.domains.get(&domain) else { return };
+        let target = d.events.get(port).vcpu;
+        if !event_channel::raise(&mut self.mem, d.shared_info, port, target) {
+            return;
+        }
+        let d = &self.domains[&domain];
+        let woken: alloc::vec::Vec<u32> = d
+            .vcpus
+            .iter()
+            .filter(|v| match &v.poll {
+                Some((ports, _)) => ports.contains(&port),
+                None => v.id == target && v.upcall_pending(&self.mem),
+            })
+            .map(|v| v.id)
+            .collect();
+        for vcpu in woken {
+            self.wake(VcpuRef { domain, vcpu });
+        }
+    }
+
+    /// Fires the timers and poll deadlines that have passed (by
+    /// `GUEST_SKEW_NS`, so no guest sees its deadline early); returns the
+    /// earliest one still pending.
+    pub fn expire_timers(&mut self) -> Option<u64> {
+        let now = self.now();
+        let mut fired = alloc::vec::Vec::new();
+        let mut next: Option<u64> = None;
+        for (&domain, d) in self.domains.iter_mut() {
+            for v in d.vcpus.iter_mut() {
+                let r = VcpuRef { domain, vcpu: v.id };
+                for deadline in [v.timer_deadline, v.poll.as_ref().map_or(0, |p| p.1)] {
+                    if deadline == 0 {
+                        continue;
+                    }
+                    let due = deadline.saturating_add(GUEST_SKEW_NS);
+                    if now >= due {
+                        fired.push((r, deadline == v.timer_deadline));
+                    } else {
+                        next = Some(next.map_or(due, |n| n.min(due)));
+                    }
+                }
+            }
+        }
+        for (r, is_timer) in fired {
+            if is_timer {
+                let vcpu = self.vcpu_mut(r).expect("listed above");
+                vcpu.timer_deadline = 0;
+                if let Some(port) = self.domains[&r.domain].events.virq_port(Virq::Timer, r.vcpu) {
+                    self.raise(r.domain, port);
+                }
+            } else {
+                self.wake(r);
+            }
+        }
+        next
+    }
+
+    /// Programs this CPU's timer for the next thing due: a vCPU timer, a
+    /// poll deadline or the end of the running vCPU's slice.
+    pub fn arm_timer(&self, next_timer: Option<u64>) {
+        let slice = self.loaded.map(|_| self.slice_end);
+        let next = match (next_timer, slice) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if let Some(ns) = next {
+            apic::local().arm(self.clock.tsc_after(ns));
+        }
+    }
+
+    /// Sets the wall clock of every domain (UTC at system time 0).
+    pub fn set_wallclock(&mut self, sec: u64, nsec: u32) {
+        self.wallclock = (sec, nsec);
+        for d in self.domains.values() {
+            write_wallclock(&mut self.mem, d.shared_info, sec, nsec);
+        }
+    }
+
+    /// Writes `v`'s time record, as it is about to run.
+    fn update_time(&mut self, v: VcpuRef) {
+        let record = self.clock.record(rdtsc());
+        if let Some(d) = self.domains.get(&v.domain) {
+            d.vcpus[v.vcpu as usize].write_time(&mut self.mem, &record);
+        }
+    }
+
+    /// Saves the CPU's state of the loaded vCPU into it.
+    fn save_loaded(&mut self, frame: &GuestRegisters) {
+        let Some(v) = self.loaded.take() else { return };
+        let features = self.cpu;
+        let Some(vcpu) = self.vcpu_mut(v) else { return };
+        vcpu.regs = *frame;
+        fpu::save(&mut vcpu.fpu, &features);
+        vcpu.fs_base = FsBase::read().as_u64();
+        vcpu.active_gs_base = KernelGsBase::read().as_u64();
+    }
+
+    /// Loads `v`'s state into the CPU and `frame`.
+    fn load(&mut self, v: VcpuRef, frame: &mut GuestRegisters) {
+        let (features, pcid) = (self.cpu, self.cpu.pcid);
+        let vcpu = self.vcpu_mut(v).expect("the scheduler picks existing vCPUs");
+        *frame = vcpu.regs;
+        fpu::restore(&vcpu.fpu, &features);
+        FsBase::write(VirtAddr::new_truncate(vcpu.fs_base));
+        KernelGsBase::write(VirtAddr::new_truncate(vcpu.active_gs_base));
+        paging::activate_guest_fresh(vcpu.entry.kernel_l4, vcpu.entry.user_l4, vcpu.mode() == Mode::User, pcid);
+        // The vCPU stays in place (boxed) until its domain is removed, which
+        // unloads it first.
+        entry::set_running(&mut vcpu.entry);
+        self.loaded = Some(v);
+        self.update_time(v);
+    }
+
+    /// Lets the scheduler pick for this CPU and switches `frame` to the
+    /// pick. Returns false if nothing is runnable (then nothing is loaded).
+    fn reschedule(&mut self, frame: &mut GuestRegisters) -> bool {
+        let now = self.now();
+        let d = self.sched.schedule(PCPU, now);
+        if d.next != self.loaded {
+            self.save_loaded(frame);
+            if let Some(next) = d.next {
+                self.load(next, frame);
+            }
+        }
+        if let Some(end) = d.slice_end {
+            self.slice_end = end;
+        }
+        d.next.is_some()
+    }
+
+    /// Ends domain `id`: reports how, stops its vCPUs, returns its frames.
+    pub fn end_domain(&mut self, id: u32, outcome: Outcome) {
+        let Some(dom) = self.domains.remove(&id) else { return };
+        if self.loaded.is_some_and(|v| v.domain == id) {
+            self.loaded = None;
+            entry::set_running(core::ptr::null_mut());
+            // Leave the domain's tables before they are freed.
+            paging::activate(self.tables.l4);
+        }
+        self.sched.remove_domain(id);
+        log::info!("{} \"{}\": {}", dom.id, dom.name, outcome);
+        self.all_clean &= outcome.is_clean();
+        if let Err(e) = dom.release(&mut self.frames) {
+            panic!("domain teardown: {e:?}");
+        }
+    }
+
+    /// Bounces an upcall to the loaded vCPU if one is due (section 8.1
+    /// step 3). Returns whether `frame` changed; a bounce that cannot be
+    /// delivered crashes the domain.
+    fn deliver_upcall(&mut self, frame: &mut GuestRegisters) -> Result<bool, Outcome> {
+        let Some(v) = self.loaded else { return Ok(false) };
+        let Some(d) = self.domains.get_mut(&v.domain) else { return Ok(false) };
+        let vcpu = &mut d.vcpus[v.vcpu as usize];
+        if !vcpu.upcall_due(&self.mem) {
+            return Ok(false);
+        }
+        let cb = vcpu.event_callback;
+        vcpu.bounce(frame, cb.address, 0, cb.masks_events, &mut self.mem, &mut MachineGuestCpu)
+            .map(|()| true)
+            .map_err(|why| Outcome::Killed(KillReason::DoubleFault { what: Bounced::Event, why }))
+    }
+}
+
+/// Hands the machine to the domains; never returns.
+pub fn start(mut hv: Hypervisor) -> ! {
+    let now = hv.now();
+    let ids: alloc::vec::Vec<u32> = hv.domains.keys().copied().collect();
+    for id in ids {
+        let d = &mut hv.domains.get_mut(&id).expect("listed");
+        for v in d.vcpus.iter_mut() {
+            v.entry.vcpu_info = phys_to_virt(v.shared_info.phys()) + vcpu_info_offset(v.id) as u64;
+        }
+        write_wallclock(&mut hv.mem, d.shared_info, hv.wallclock.0, hv.wallclock.1);
+        log::info!("{} \"{}\": starting at {:#x}", d.id, d.name, d.vcpus[0].regs.rip);
+        let v0 = VcpuRef { domain: id, vcpu: 0 };
+        hv.sched.add(v0, now);
+        hv.sched.wake(v0, now);
+    }
+    *HV.lock() = Some(hv);
+    let mut frame = GuestRegisters::default();
+    run_something(&mut frame);
+    resume_guest(&frame)
+}
+
+/// Fills `frame` with a vCPU to run, idling until there is one; stops the
+/// machine when no domain is left.
+fn run_something(frame: &mut GuestRegisters) {
+    loop {
+        let picked = with_hv(|hv| {
+            let next_timer = hv.expire_timers();
+            if hv.domains.is_empty() {
+                let clean = hv.all_clean;
+                if clean {
+                    log::info!("all domains ended: every one powered off cleanly");
+                    exit(RunStatus::Clean)
+                }
+                log::info!("all domains ended: some did not end cleanly");
+                exit(RunStatus::DomainFailed)
+            }
+            let picked = hv.reschedule(frame);
+            if picked {
+                if let Err(outcome) = hv.deliver_upcall(frame) {
+                    let v = hv.running();
+                    hv.end_domain(v.domain, outcome);
+                    return false;
+                }
+            }
+            hv.arm_timer(next_timer);
+            picked
+        });
+        if picked {
+            return;
+        }
+        entry::idle_until_interrupt();
+    }
+}
+
+/// The last step of every way back to a guest: runs whoever should run
+/// now, with any upcall due. Returns whether `frame` changed beyond what
+/// `sysret` restores.
+fn finish(frame: &mut GuestRegisters) -> bool {
+    let outcome = with_hv(|hv| {
+        if hv.loaded.is_some() && !hv.sched.needs_resched(PCPU) && hv.now() < hv.slice_end {
+            return hv.deliver_upcall(frame).map(|changed| Some(changed));
+        }
+        Ok(None)
+    });
+    match outcome {
+        Ok(Some(changed)) => changed,
+        Ok(None) => {
+            run_something(frame);
+            true
+        }
+        Err(outcome) => {
+            with_hv(|hv| {
+                let v = hv.running();
+                hv.end_domain(v.domain, outcome)
+            });
+            run_something(frame);
+            true
         }
     }
 }
 
-/// Ends the running domain: reports how, returns its frames, runs the next.
-fn end_current(outcome: Outcome) -> ! {
+/// Ends the running vCPU's domain and runs something else in `frame`.
+fn end_running(frame: &mut GuestRegisters, outcome: Outcome) {
     with_hv(|hv| {
-        let dom = hv.current.take().expect("a domain was running");
-        entry::set_running(core::ptr::null_mut());
-        log::info!("{} \"{}\": {}", dom.id, dom.name, outcome);
-        // Leave the domain's tables before they are freed.
-        paging::activate(hv.tables.l4);
-        hv.all_clean &= outcome.is_clean();
-        if let Err(e) = dom.release(&mut hv.frames) {
-            panic!("domain teardown: {e:?}");
-        }
+        let v = hv.running();
+        hv.end_domain(v.domain, outcome);
     });
-    run_next()
+    run_something(frame);
 }
 
 /// A `syscall` from the running guest kernel. Returns whether the vCPU must
 /// be resumed with every register (`iret`) rather than with `sysret`.
 pub fn on_hypercall(regs: &mut GuestRegisters) -> bool {
     let disposition = with_hv(|hv| {
-        let dom = hv.current.as_mut().expect("a domain is running");
+        let v = hv.running();
+        let dom = hv.domains.get_mut(&v.domain).expect("the running vCPU's domain exists");
         let bootstrap_l4 = dom.space.l4;
         let is_l4 = move |mfn: Mfn| mfn == bootstrap_l4;
         let mut console = |bytes: &[u8]| serial::write_bytes(bytes);
+        let vcpu = &mut dom.vcpus[v.vcpu as usize];
         let mut services = Services {
             abi: AbiVersion::CURRENT,
             features: FEATURES,
@@ -137,28 +393,48 @@ pub fn on_hypercall(regs: &mut GuestRegisters) -> bool {
             cpu: &mut MachineGuestCpu,
             is_l4: &is_l4,
         };
-        hypercall::handle(regs, &mut dom.vcpu, &mut services)
+        match hypercall::handle(regs, vcpu, &mut services) {
+            Disposition::Defer(call) => events::carry_out(hv, call),
+            d => d,
+        }
     });
-    match disposition {
+    let full = match disposition {
         Disposition::Return(value) => {
             regs.gprs.rax = value;
             // SYSRET to a non-canonical address faults in ring 0; the
             // guest asked for it by placing `syscall` at the very end of the
             // lower half, so it gets the #GP the hardware would give.
             if !is_canonical(regs.rip) {
-                end_current(Outcome::Fault(GuestFault { vector: GP_VECTOR, error_code: 0, rip: regs.rip, cr2: None }))
+                end_running(regs, Outcome::Fault(GuestFault { vector: GP_VECTOR, error_code: 0, rip: regs.rip, cr2: None }));
+                return true;
             }
             false
         }
         Disposition::Resume => true,
-        Disposition::End(outcome) => end_current(outcome),
-    }
+        Disposition::End(outcome) => {
+            end_running(regs, outcome);
+            return true;
+        }
+        Disposition::Defer(call) => unreachable!("{call:?} was carried out"),
+    };
+    finish(regs) || full
+}
+
+/// An interrupt while a guest ran (the APIC timer): fires what is due and
+/// lets the scheduler preempt the vCPU at the end of its slice.
+pub fn on_interrupt(frame: &mut GuestRegisters) {
+    with_hv(|hv| {
+        let next = hv.expire_timers();
+        hv.arm_timer(next);
+    });
+    finish(frame);
 }
 
 /// Bounces exception `vector` to the guest kernel's handler, or ends the
 /// domain if it has none or the frame cannot be written.
 fn bounce_exception(hv: &mut Hypervisor, regs: &mut GuestRegisters, vector: u8, error_code: u64, cr2: Option<u64>) -> Result<(), Outcome> {
-    let vcpu = &mut hv.current.as_mut().expect("a domain is running").vcpu;
+    let v = hv.running();
+    let vcpu = &mut hv.domains.get_mut(&v.domain).expect("the running vCPU's domain exists").vcpus[v.vcpu as usize];
     let handler = vcpu.traps[usize::from(vector)];
     if handler.address == 0 {
         return Err(Outcome::Fault(GuestFault { vector, error_code, rip: regs.rip, cr2 }));
@@ -172,7 +448,8 @@ fn bounce_exception(hv: &mut Hypervisor, regs: &mut GuestRegisters, vector: u8, 
 
 /// The address space the vCPU runs in now.
 fn current_space(hv: &Hypervisor) -> AddressSpace {
-    let vcpu = &hv.current.as_ref().expect("a domain is running").vcpu;
+    let v = hv.loaded.expect("a vCPU is running");
+    let vcpu = hv.vcpu(v).expect("the running vCPU exists");
     match vcpu.mode() {
         Mode::Kernel => vcpu.kernel_space(),
         Mode::User => AddressSpace { l4: Mfn::from_phys(vcpu.entry.user_l4) },
@@ -184,7 +461,7 @@ fn current_space(hv: &Hypervisor) -> AddressSpace {
 /// software interrupt the guest's trap table allows, or the #GP it refuses.
 fn classify(hv: &Hypervisor, regs: &mut GuestRegisters) -> (u8, u64) {
     let vector = regs.vector as u8;
-    let vcpu = &hv.current.as_ref().expect("a domain is running").vcpu;
+    let vcpu = hv.vcpu(hv.loaded.expect("a vCPU is running")).expect("the running vCPU exists");
     let level = if vcpu.mode() == Mode::User { 3 } else { 0 };
     let allows = |n: u8| vcpu.traps[usize::from(n)].dpl() >= level;
     let software = (vector == GP_VECTOR || vector == NP_VECTOR) && regs.error_code & ERROR_IDT != 0;
@@ -223,8 +500,11 @@ pub fn on_guest_exception(regs: &mut GuestRegisters) {
         let cr2 = (vector == PF_VECTOR && regs.vector == u64::from(PF_VECTOR)).then(Cr2::read_raw);
         bounce_exception(hv, regs, vector, error_code, cr2)
     });
-    if let Err(outcome) = result {
-        end_current(outcome)
+    match result {
+        Ok(()) => {
+            finish(regs);
+        }
+        Err(outcome) => end_running(regs, outcome),
     }
 }
 
@@ -233,7 +513,8 @@ pub fn on_guest_exception(regs: &mut GuestRegisters) {
 /// an event may be due.
 pub fn on_user_syscall(regs: &mut GuestRegisters) {
     let result = with_hv(|hv| {
-        let vcpu = &mut hv.current.as_mut().expect("a domain is running").vcpu;
+        let v = hv.running();
+        let vcpu = &mut hv.domains.get_mut(&v.domain).expect("the running vCPU's domain exists").vcpus[v.vcpu as usize];
         let (callback, masks) = (vcpu.entry.syscall_entry, vcpu.entry.syscall_masks_events != 0);
         if callback == 0 {
             regs.rip = regs.rip.wrapping_sub(SYSCALL_LEN);
@@ -242,8 +523,11 @@ pub fn on_user_syscall(regs: &mut GuestRegisters) {
         vcpu.bounce(regs, callback, 0, masks, &mut hv.mem, &mut MachineGuestCpu)
             .map_err(|why| Outcome::Killed(KillReason::DoubleFault { what: Bounced::Syscall, why }))
     });
-    if let Err(outcome) = result {
-        end_current(outcome)
+    match result {
+        Ok(()) => {
+            finish(regs);
+        }
+        Err(outcome) => end_running(regs, outcome),
     }
 }
 
@@ -251,16 +535,21 @@ pub fn on_user_syscall(regs: &mut GuestRegisters) {
 /// the guest gets #UD at the instruction.
 pub fn on_compat_syscall(regs: &mut GuestRegisters) {
     regs.rip = regs.rip.wrapping_sub(SYSCALL_LEN);
-    let result = with_hv(|hv| bounce_exception(hv, regs, UD_VECTOR, 0, None));
-    if let Err(outcome) = result {
-        end_current(outcome)
+    match with_hv(|hv| bounce_exception(hv, regs, UD_VECTOR, 0, None)) {
+        Ok(()) => {
+            finish(regs);
+        }
+        Err(outcome) => end_running(regs, outcome),
     }
 }
 
 /// The syscall fast path faulted writing the frame on the guest kernel
-/// stack: the guest's double fault.
+/// stack: the guest's double fault. The fault's frame is not a guest's, so
+/// the next vCPU is entered afresh.
 pub fn on_syscall_bounce_unwritable(frame: &GuestRegisters) -> ! {
-    log::info!("syscall bounce: fault {:#x} writing the guest frame at {:#x}", frame.error_code, Cr2::read_raw());
     let at = Cr2::read_raw() & !63;
-    end_current(Outcome::Killed(KillReason::DoubleFault { what: Bounced::Syscall, why: BounceError::FrameUnwritable { at } }))
+    log::info!("syscall bounce: fault {:#x} writing the guest frame at {at:#x}", frame.error_code);
+    let mut next = GuestRegisters::default();
+    end_running(&mut next, Outcome::Killed(KillReason::DoubleFault { what: Bounced::Syscall, why: BounceError::FrameUnwritable { at } }));
+    resume_guest(&next)
 }

@@ -12,6 +12,7 @@ mod arch;
 mod boot_domains;
 mod fatal;
 mod heap;
+mod events;
 mod hypervisor;
 mod logger;
 
@@ -21,7 +22,9 @@ use veneer_core::addr::{Mfn, PAGE_SIZE};
 use veneer_core::frame_allocator::{find_free_run, FrameAllocator};
 
 use arch::x86_64::direct_map::{phys_to_virt, DirectMap};
-use arch::x86_64::{cpu, entry, fpu, gdt, idt, paging, pic, pvh, serial};
+use arch::x86_64::{apic, clock, cpu, entry, fpu, gdt, idt, paging, pic, pvh, serial};
+use veneer_core::scheduler::Scheduler;
+use veneer_core::time::Clock;
 
 extern "C" {
     static __image_start_phys: u8;
@@ -75,7 +78,7 @@ extern "C" fn boot_main(start_info: u64) -> ! {
     // SAFETY: the boot tables map all RAM below 4 GiB and `paging::init`
     // maps every RAM region before anything reaches above that.
     let mut mem = unsafe { DirectMap::new(ram) };
-    let tables = paging::init(ram, &mut frames, &mut mem);
+    let tables = paging::init(ram, &[apic::XAPIC_PHYS], &mut frames, &mut mem);
     // SAFETY: linker/boot.S symbol; only its address is used.
     let stack_top = unsafe { &boot_stack_top as *const u8 as u64 };
     let selectors = gdt::init(stack_top);
@@ -94,13 +97,30 @@ extern "C" fn boot_main(start_info: u64) -> ! {
     let bundle_bytes = unsafe {
         core::slice::from_raw_parts(phys_to_virt(bundle.start) as *const u8, (bundle.end - bundle.start) as usize)
     };
+    let tsc_hz = clock::tsc_hz();
+    let clock = Clock::new(clock::rdtsc(), tsc_hz, features.invariant_tsc);
+    let apic = apic::init(&features, tsc_hz);
+    let boot_seconds = clock::rtc_unix_seconds();
+    log::info!(
+        "time: TSC {} MHz{}; local APIC {} {}, timer {}{}",
+        tsc_hz / 1_000_000,
+        if features.invariant_tsc { " (invariant)" } else { " (not invariant: no TIME_TSC_STABLE)" },
+        apic.access_mode(),
+        apic.id(),
+        apic.timer_mode(),
+        if features.tsc_deadline { "" } else { " (no TSC-deadline mode on this CPU)" },
+    );
     let mut hv = hypervisor::Hypervisor {
         frames,
         mem,
         tables,
         cpu: features,
-        ready: Default::default(),
-        current: None,
+        domains: Default::default(),
+        sched: Scheduler::new(1, hypervisor::SLICE_NS),
+        wallclock: (boot_seconds.saturating_sub(clock.ns(clock::rdtsc()) / 1_000_000_000), 0),
+        clock,
+        loaded: None,
+        slice_end: 0,
         all_clean: true,
     };
     boot_domains::build_all(bundle_bytes, &mut hv);

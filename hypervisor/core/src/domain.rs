@@ -5,6 +5,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use crate::addr::Mfn;
+use crate::event_channel::EventChannels;
 use crate::frame_allocator::{FrameAllocator, FreeError};
 use crate::guest_memory::AddressSpace;
 use crate::vcpu::{BounceError, IretError, Vcpu};
@@ -77,6 +78,7 @@ pub enum KillReason {
 pub enum Bounced {
     Exception(u8),
     Syscall,
+    Event,
 }
 
 impl fmt::Display for KillReason {
@@ -86,6 +88,7 @@ impl fmt::Display for KillReason {
                 match what {
                     Bounced::Exception(v) => write!(f, "double fault: cannot bounce {} (vector {v}): ", exception_name(*v))?,
                     Bounced::Syscall => write!(f, "double fault: cannot bounce a user syscall: ")?,
+                    Bounced::Event => write!(f, "double fault: cannot bounce an event upcall: ")?,
                 }
                 match why {
                     BounceError::NoKernelStack => write!(f, "no kernel stack"),
@@ -132,7 +135,10 @@ pub struct Domain {
     pub space: AddressSpace,
     /// The shared-info page (section 8 of the ABI).
     pub shared_info: Mfn,
-    pub vcpu: Vcpu,
+    /// Its vCPUs, by id; boxed so the entry code's pointer to a running
+    /// one's `EntryState` stays valid while the domain table changes.
+    pub vcpus: Vec<alloc::boxed::Box<Vcpu>>,
+    pub events: EventChannels,
 }
 
 impl Domain {

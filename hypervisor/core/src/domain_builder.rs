@@ -19,6 +19,7 @@ use hypercall_abi::version::AbiVersion;
 
 use crate::addr::{range_is_guest, Mfn, HYPERVISOR_L4_SLOTS, PAGE_SIZE};
 use crate::domain::{Domain, DomainId};
+use crate::event_channel::{EventChannels, Privileges};
 use crate::elf_image::GuestImage;
 use crate::frame_allocator::FrameAllocator;
 use crate::guest_memory::AddressSpace;
@@ -205,7 +206,8 @@ pub fn build(
         p2m,
         space: AddressSpace { l4 },
         shared_info,
-        vcpu: Vcpu::new(0, regs, l4, shared_info),
+        vcpus: alloc::vec![alloc::boxed::Box::new(Vcpu::new(0, regs, l4, shared_info))],
+        events: EventChannels::new(1, Privileges::default()),
     })
 }
 
@@ -355,7 +357,7 @@ mod tests {
         assert_eq!(frames.free_count(), before - 1025, "the pages and the shared-info page");
 
         let space = d.space;
-        let si_va = d.vcpu.regs.gprs.rdi;
+        let si_va = d.vcpus[0].regs.gprs.rdi;
         let mut si = [0u8; 128 + 8];
         space.copy_from(&mem, si_va, &mut si).unwrap();
         let word = |o: usize| u64::from_le_bytes(si[o..o + 8].try_into().unwrap());
@@ -394,7 +396,7 @@ mod tests {
         assert_eq!(space.translate(&mem, pt_base, Access::Read).unwrap().0, space.l4);
 
         // The stack and the ramdisk.
-        let rsp = d.vcpu.regs.rsp;
+        let rsp = d.vcpus[0].regs.rsp;
         assert!(space.translate(&mem, rsp - 8, Access::Write).is_ok());
         let rd = word(offset_of!(StartInfo, ramdisk_base));
         let mut r = [0u8; 16];

@@ -11,12 +11,14 @@ use core::mem::{offset_of, size_of};
 use hypercall_abi::cpu::{callback_flags, trap_flags, CallbackKind, SegmentBase, TrapInfo};
 use hypercall_abi::error::encode;
 use hypercall_abi::hypercall::{AbiInfo, ShutdownReason, CONSOLE_WRITE_MAX};
+use hypercall_abi::event::event_consts;
 use hypercall_abi::memory::{memory_consts, MmuextCmd, MmuextOp};
 use hypercall_abi::version::AbiVersion;
 use hypercall_abi::{Error, Hypercall};
 
 use crate::addr::{is_canonical, range_is_guest, Mfn};
 use crate::domain::{KillReason, Outcome};
+use crate::event_channel::EventChannels;
 use crate::phys::PhysMemory;
 use crate::vcpu::{Callback, GuestCpu, GuestRegisters, Mode, TrapEntry, Vcpu, TRAP_VECTORS, USER_DS};
 
@@ -37,6 +39,48 @@ pub enum Call {
     Iret,
     SetSegmentBase { which: SegmentBase, value: u64 },
     MmuextOp { ops: u64, count: usize, done: u64 },
+    SchedYield,
+    SchedBlock,
+    /// `ports` points at `nr` u32 ports (`1 ..= EVTCHN_POLL_MAX`).
+    SchedPoll { ports: u64, nr: usize, deadline: u64 },
+    /// `remote` as given (`DOMID_SELF` not yet resolved).
+    EvtchnAllocUnbound { remote: u32 },
+    EvtchnBindInterdomain { remote: u32, remote_port: u64 },
+    EvtchnBindVirq { virq: u64, vcpu: u64 },
+    EvtchnBindIpi { vcpu: u64 },
+    EvtchnSend { port: u32 },
+    EvtchnClose { port: u64 },
+    EvtchnUnmask { port: u32 },
+    EvtchnStatus { port: u64, out: u64 },
+    EvtchnBindVcpu { port: u64, vcpu: u64 },
+    EvtchnDeliver,
+    TimerSet { deadline: u64 },
+    WallclockSet { sec: u64, nsec: u32, system_time: u64 },
+}
+
+impl Call {
+    /// Calls about the domain and the scheduler, which the hypervisor
+    /// carries out itself (they touch other vCPUs and domains).
+    pub fn is_deferred(&self) -> bool {
+        matches!(
+            self,
+            Call::SchedYield
+                | Call::SchedBlock
+                | Call::SchedPoll { .. }
+                | Call::EvtchnAllocUnbound { .. }
+                | Call::EvtchnBindInterdomain { .. }
+                | Call::EvtchnBindVirq { .. }
+                | Call::EvtchnBindIpi { .. }
+                | Call::EvtchnSend { .. }
+                | Call::EvtchnClose { .. }
+                | Call::EvtchnUnmask { .. }
+                | Call::EvtchnStatus { .. }
+                | Call::EvtchnBindVcpu { .. }
+                | Call::EvtchnDeliver
+                | Call::TimerSet { .. }
+                | Call::WallclockSet { .. }
+        )
+    }
 }
 
 /// What the caller of [`handle`] must do next.
@@ -49,6 +93,8 @@ pub enum Disposition {
     Resume,
     /// The domain has ended.
     End(Outcome),
+    /// A decoded call for the hypervisor to carry out (`Call::is_deferred`).
+    Defer(Call),
 }
 
 /// The hypervisor's side of the calls: what it offers, where console
@@ -135,10 +181,35 @@ pub fn decode(regs: &GuestRegisters) -> Result<Call, Error> {
         Hypercall::MmuextOp => {
             Ok(Call::MmuextOp { ops: a[0], count: count(a[1], memory_consts::MMUEXT_OP_MAX)?, done: a[2] })
         }
+        Hypercall::SchedYield => Ok(Call::SchedYield),
+        Hypercall::SchedBlock => Ok(Call::SchedBlock),
+        Hypercall::SchedPoll => {
+            if a[1] == 0 {
+                return Err(Error::Invalid);
+            }
+            Ok(Call::SchedPoll { ports: a[0], nr: count(a[1], event_consts::POLL_MAX)?, deadline: a[2] })
+        }
+        Hypercall::EvtchnAllocUnbound => Ok(Call::EvtchnAllocUnbound { remote: narrow(a[0])? }),
+        Hypercall::EvtchnBindInterdomain => Ok(Call::EvtchnBindInterdomain { remote: narrow(a[0])?, remote_port: a[1] }),
+        Hypercall::EvtchnBindVirq => Ok(Call::EvtchnBindVirq { virq: a[0], vcpu: a[1] }),
+        Hypercall::EvtchnBindIpi => Ok(Call::EvtchnBindIpi { vcpu: a[0] }),
+        Hypercall::EvtchnSend => Ok(Call::EvtchnSend { port: EventChannels::port_arg(a[0])? }),
+        Hypercall::EvtchnClose => Ok(Call::EvtchnClose { port: a[0] }),
+        Hypercall::EvtchnUnmask => Ok(Call::EvtchnUnmask { port: EventChannels::port_arg(a[0])? }),
+        Hypercall::EvtchnStatus => Ok(Call::EvtchnStatus { port: a[0], out: a[1] }),
+        Hypercall::EvtchnBindVcpu => Ok(Call::EvtchnBindVcpu { port: a[0], vcpu: a[1] }),
+        Hypercall::EvtchnDeliver => Ok(Call::EvtchnDeliver),
+        Hypercall::TimerSet => Ok(Call::TimerSet { deadline: a[0] }),
+        Hypercall::WallclockSet => Ok(Call::WallclockSet { sec: a[0], nsec: narrow(a[1])?, system_time: a[2] }),
         // The rest of ABI v1 is specified but not yet served by this
         // hypervisor; it answers exactly as for an unknown number.
         _ => Err(Error::NoSuchCall),
     }
+}
+
+/// A 32-bit argument: high bits set are `Invalid` (section 2).
+fn narrow(arg: u64) -> Result<u32, Error> {
+    u32::try_from(arg).map_err(|_| Error::Invalid)
 }
 
 /// Reads a little-endian u64 at `at` of `b`.
@@ -202,6 +273,9 @@ pub fn handle<M: PhysMemory>(regs: &mut GuestRegisters, vcpu: &mut Vcpu, hv: &mu
         Ok(call) => call,
         Err(e) => return Disposition::Return(e.to_return()),
     };
+    if call.is_deferred() {
+        return Disposition::Defer(call);
+    }
     let space = vcpu.kernel_space();
     let result = match call {
         Call::Shutdown(outcome) => return Disposition::End(outcome),
@@ -264,6 +338,7 @@ pub fn handle<M: PhysMemory>(regs: &mut GuestRegisters, vcpu: &mut Vcpu, hv: &mu
             Ok(0)
         }
         Call::MmuextOp { ops, count, done } => mmuext_op(vcpu, ops, count, done, hv),
+        deferred => unreachable!("{deferred:?} is deferred above"),
     };
     Disposition::Return(encode(result))
 }
@@ -392,7 +467,7 @@ mod tests {
             let out = &mut self.out;
             let mut sink = |b: &[u8]| out.extend_from_slice(b);
             let mut services = Services { abi: V1, features: 0b101, mem: &mut self.mem, console: &mut sink, cpu: &mut self.cpu, is_l4: &is_l4 };
-            handle(regs, &mut self.domain.vcpu, &mut services)
+            handle(regs, &mut self.domain.vcpus[0], &mut services)
         }
 
         fn call(&mut self, nr: Hypercall, a: [u64; 6]) -> Disposition {
@@ -472,7 +547,7 @@ mod tests {
 
     #[test]
     fn unknown_numbers_answer_no_such_call() {
-        for nr in [2, 0x52, 0x54, 0xff, 1 << 32, u64::MAX] {
+        for nr in [2, 0x54, 0xff, 1 << 32, u64::MAX] {
             assert_eq!(run(call(nr, [0; 6]), b"").0, err(Error::NoSuchCall), "number {nr:#x}");
         }
     }
@@ -491,15 +566,15 @@ mod tests {
         let table: Vec<u8> = [trap(14, 0x4, HANDLER), trap(0x80, 3, HANDLER + 8)].concat();
         h.write(DATA, &table);
         assert_eq!(h.call(Hypercall::SetTrapTable, [DATA, 2, 0, 0, 0, 0]), Disposition::Return(0));
-        let t = h.domain.vcpu.traps;
+        let t = h.domain.vcpus[0].traps;
         assert_eq!(t[14], TrapEntry { address: HANDLER, flags: 4 });
         assert!(t[14].masks_events());
         assert_eq!((t[0x80].dpl(), t[0x80].address), (3, HANDLER + 8));
         // A second table changes only what it names; address 0 removes.
         h.write(DATA, &trap(14, 0, 0));
         assert_eq!(h.call(Hypercall::SetTrapTable, [DATA, 1, 0, 0, 0, 0]), Disposition::Return(0));
-        assert_eq!(h.domain.vcpu.traps[14], TrapEntry::default());
-        assert_eq!(h.domain.vcpu.traps[0x80].address, HANDLER + 8);
+        assert_eq!(h.domain.vcpus[0].traps[14], TrapEntry::default());
+        assert_eq!(h.domain.vcpus[0].traps[0x80].address, HANDLER + 8);
         assert_eq!(h.call(Hypercall::SetTrapTable, [DATA, 0, 0, 0, 0, 0]), Disposition::Return(0), "an empty table");
     }
 
@@ -516,7 +591,7 @@ mod tests {
             let mut h = Harness::new();
             h.write(DATA, &[trap(14, 0, HANDLER), bad].concat());
             assert_eq!(h.call(Hypercall::SetTrapTable, [DATA, 2, 0, 0, 0, 0]), err(want));
-            assert_eq!(h.domain.vcpu.traps[14], TrapEntry::default(), "the good entry was not applied either");
+            assert_eq!(h.domain.vcpus[0].traps[14], TrapEntry::default(), "the good entry was not applied either");
         }
         let mut h = Harness::new();
         assert_eq!(h.call(Hypercall::SetTrapTable, [DATA, 257, 0, 0, 0, 0]), err(Error::TooBig));
@@ -529,7 +604,7 @@ mod tests {
     fn stack_switch_checks_the_stack_and_its_room() {
         let mut h = Harness::new();
         assert_eq!(h.call(Hypercall::StackSwitch, [DATA + 0x100, 0, 0, 0, 0, 0]), Disposition::Return(0));
-        assert_eq!(h.domain.vcpu.entry.kernel_sp, DATA + 0x100);
+        assert_eq!(h.domain.vcpus[0].entry.kernel_sp, DATA + 0x100);
         for bad in [
             DATA + 8,                          // not 16-byte aligned
             0x8000_0000_0000,                  // non-canonical
@@ -540,7 +615,7 @@ mod tests {
         ] {
             assert_eq!(h.call(Hypercall::StackSwitch, [bad, 0, 0, 0, 0, 0]), err(Error::Invalid), "{bad:#x}");
         }
-        assert_eq!(h.domain.vcpu.entry.kernel_sp, DATA + 0x100);
+        assert_eq!(h.domain.vcpus[0].entry.kernel_sp, DATA + 0x100);
         assert_eq!(h.call(Hypercall::StackSwitch, [0xffff_8800_0000_0000 + 0x80, 0, 0, 0, 0, 0]), Disposition::Return(0), "just enough room");
     }
 
@@ -548,11 +623,11 @@ mod tests {
     fn set_callback_kinds_flags_and_addresses() {
         let mut h = Harness::new();
         assert_eq!(h.call(Hypercall::SetCallback, [2, HANDLER, 1, 0, 0, 0]), Disposition::Return(0));
-        assert_eq!((h.domain.vcpu.entry.syscall_entry, h.domain.vcpu.entry.syscall_masks_events), (HANDLER, 1));
+        assert_eq!((h.domain.vcpus[0].entry.syscall_entry, h.domain.vcpus[0].entry.syscall_masks_events), (HANDLER, 1));
         assert_eq!(h.call(Hypercall::SetCallback, [0, HANDLER + 4, 0, 0, 0, 0]), Disposition::Return(0));
-        assert_eq!(h.domain.vcpu.event_callback, Callback { address: HANDLER + 4, masks_events: false });
+        assert_eq!(h.domain.vcpus[0].event_callback, Callback { address: HANDLER + 4, masks_events: false });
         assert_eq!(h.call(Hypercall::SetCallback, [1, HANDLER + 8, 1, 0, 0, 0]), Disposition::Return(0));
-        assert_eq!(h.domain.vcpu.failsafe_callback, Callback { address: HANDLER + 8, masks_events: true });
+        assert_eq!(h.domain.vcpus[0].failsafe_callback, Callback { address: HANDLER + 8, masks_events: true });
         for (a, what) in [
             ([3, HANDLER, 0], "unknown kind"),
             ([u64::MAX, HANDLER, 0], "absurd kind"),
@@ -563,9 +638,9 @@ mod tests {
         ] {
             assert_eq!(h.call(Hypercall::SetCallback, [a[0], a[1], a[2], 0, 0, 0]), err(Error::Invalid), "{what}");
         }
-        assert_eq!(h.domain.vcpu.entry.syscall_entry, HANDLER, "refused calls change nothing");
+        assert_eq!(h.domain.vcpus[0].entry.syscall_entry, HANDLER, "refused calls change nothing");
         assert_eq!(h.call(Hypercall::SetCallback, [2, 0, 0, 0, 0, 0]), Disposition::Return(0), "0 removes");
-        assert_eq!(h.domain.vcpu.entry.syscall_entry, 0);
+        assert_eq!(h.domain.vcpus[0].entry.syscall_entry, 0);
     }
 
     #[test]
@@ -574,9 +649,9 @@ mod tests {
         assert_eq!(h.call(Hypercall::SetSegmentBase, [0, 0x1000, 0, 0, 0, 0]), Disposition::Return(0));
         assert_eq!(h.call(Hypercall::SetSegmentBase, [1, 0x2000, 0, 0, 0, 0]), Disposition::Return(0));
         assert_eq!(h.call(Hypercall::SetSegmentBase, [2, 0x3000, 0, 0, 0, 0]), Disposition::Return(0));
-        assert_eq!((h.cpu.fs, h.cpu.gs, h.domain.vcpu.entry.inactive_gs_base), (0x1000, 0x2000, 0x3000));
+        assert_eq!((h.cpu.fs, h.cpu.gs, h.domain.vcpus[0].entry.inactive_gs_base), (0x1000, 0x2000, 0x3000));
         assert_eq!(h.call(Hypercall::SetSegmentBase, [3, USER_DS, 0, 0, 0, 0]), Disposition::Return(0));
-        assert_eq!(h.domain.vcpu.entry.inactive_gs_base, 0);
+        assert_eq!(h.domain.vcpus[0].entry.inactive_gs_base, 0);
         for a in [[4, 0], [u64::MAX, 0], [0, 0x8000_0000_0000], [1, 0xfff0_0000_0000_0000], [2, 1 << 63], [3, 0x1000], [3, 0x1018]] {
             assert_eq!(h.call(Hypercall::SetSegmentBase, [a[0], a[1], 0, 0, 0, 0]), err(Error::Invalid), "{a:?}");
         }
@@ -595,9 +670,9 @@ mod tests {
         let done = DATA + 0x200;
         assert_eq!(h.call(Hypercall::MmuextOp, [DATA, 3, done, 0, 0, 0]), err(Error::Invalid));
         assert_eq!(h.read(done, 4), 1u32.to_le_bytes(), "one op took effect");
-        assert_eq!(h.domain.vcpu.entry.user_l4, Mfn(l4).phys());
+        assert_eq!(h.domain.vcpus[0].entry.user_l4, Mfn(l4).phys());
         assert_eq!(h.call(Hypercall::MmuextOp, [DATA + 48, 1, done, 0, 0, 0]), Disposition::Return(0));
-        assert_eq!(h.domain.vcpu.entry.user_l4, 0, "0 removes the user base");
+        assert_eq!(h.domain.vcpus[0].entry.user_l4, 0, "0 removes the user base");
         h.write(DATA, &[mmuext(5, 0, l4, 0)].concat());
         assert_eq!(h.call(Hypercall::MmuextOp, [DATA, 1, 0, 0, 0, 0]), Disposition::Return(0));
         assert_eq!(h.cpu.loads, vec![(Mfn(l4).phys(), Mode::Kernel)]);
@@ -623,5 +698,23 @@ mod tests {
         regs = call(Hypercall::Iret.number(), [0; 6]);
         regs.rsp = END - 8;
         assert!(matches!(h.run(&mut regs), Disposition::End(Outcome::Killed(KillReason::BadIret(_)))));
+    }
+
+    #[test]
+    fn event_and_scheduler_calls_are_decoded_for_the_hypervisor() {
+        let mut h = Harness::new();
+        assert_eq!(h.call(Hypercall::EvtchnSend, [5, 0, 0, 0, 0, 0]), Disposition::Defer(Call::EvtchnSend { port: 5 }));
+        assert_eq!(h.call(Hypercall::SchedPoll, [DATA, 3, 77, 0, 0, 0]), Disposition::Defer(Call::SchedPoll { ports: DATA, nr: 3, deadline: 77 }));
+        for (nr, a, e) in [
+            (Hypercall::EvtchnSend, [0, 0], Error::Invalid),
+            (Hypercall::EvtchnSend, [4096, 0], Error::Invalid),
+            (Hypercall::EvtchnUnmask, [1 << 32, 0], Error::Invalid),
+            (Hypercall::SchedPoll, [DATA, 0], Error::Invalid),
+            (Hypercall::SchedPoll, [DATA, 129], Error::TooBig),
+            (Hypercall::EvtchnAllocUnbound, [1 << 32, 0], Error::Invalid),
+            (Hypercall::WallclockSet, [0, 1 << 32], Error::Invalid),
+        ] {
+            assert_eq!(h.call(nr, [a[0], a[1], 0, 0, 0, 0]), err(e), "{nr:?} {a:?}");
+        }
     }
 }

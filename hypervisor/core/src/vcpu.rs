@@ -12,7 +12,7 @@
 use core::mem::{offset_of, size_of};
 
 use hypercall_abi::cpu::{selectors, trap_flags, IretFrame, TrapFrame};
-use hypercall_abi::shared_info::{SharedInfo, VcpuInfo};
+use hypercall_abi::shared_info::{SharedInfo, VcpuInfo, VcpuTimeInfo, Wallclock};
 
 use crate::addr::{range_is_guest, Mfn};
 use crate::guest_memory::AddressSpace;
@@ -224,6 +224,14 @@ pub struct Vcpu {
     pub shared_info: Mfn,
     /// The vector state while the vCPU is off the CPU.
     pub fpu: FpuArea,
+    /// FS base and the running mode's GS base while off the CPU.
+    pub fs_base: u64,
+    pub active_gs_base: u64,
+    /// `timer_set`: system time at which the timer VIRQ fires; 0: none.
+    pub timer_deadline: u64,
+    /// `sched_poll` in progress: the ports watched and the deadline (0:
+    /// none).
+    pub poll: Option<(alloc::vec::Vec<u32>, u64)>,
 }
 
 /// Offset of `vcpu_info[id]` in the shared-info page.
@@ -296,6 +304,10 @@ impl Vcpu {
             failsafe_callback: Callback::default(),
             shared_info,
             fpu: FpuArea::default(),
+            fs_base: 0,
+            active_gs_base: 0,
+            timer_deadline: 0,
+            poll: None,
         }
     }
 
@@ -328,6 +340,23 @@ impl Vcpu {
 
     pub fn set_events_masked(&self, mem: &mut impl PhysMemory, masked: bool) {
         self.set_info_byte(mem, offset_of!(VcpuInfo, upcall_mask), u8::from(masked));
+    }
+
+    /// Whether an upcall is due: an event is pending for this vCPU, events
+    /// are not masked, and there is an event callback to bounce to.
+    pub fn upcall_due(&self, mem: &impl PhysMemory) -> bool {
+        self.upcall_pending(mem) && !self.events_masked(mem) && self.event_callback.address != 0
+    }
+
+    /// `vcpu_info.upcall_pending`.
+    pub fn upcall_pending(&self, mem: &impl PhysMemory) -> bool {
+        self.info_byte(mem, offset_of!(VcpuInfo, upcall_pending)) != 0
+    }
+
+    /// Writes the time record (section 8.2) with the version protocol.
+    pub fn write_time(&self, mem: &mut impl PhysMemory, record: &VcpuTimeInfo) {
+        let at = vcpu_info_offset(self.id) + offset_of!(VcpuInfo, time);
+        write_versioned(mem, self.shared_info, at, &time_record_bytes(record));
     }
 
     /// Records the faulting address of a page fault in `vcpu_info.cr2`.
@@ -458,6 +487,40 @@ impl Vcpu {
     }
 }
 
+/// Writes `body` (the words after a 32-bit version) at `at` of `frame`:
+/// version odd, body, version even again, as readers expect.
+fn write_versioned(mem: &mut impl PhysMemory, frame: Mfn, at: usize, body: &[u8]) {
+    let page = mem.frame_mut(frame);
+    let version = u32::from_le_bytes(page[at..at + 4].try_into().expect("4 bytes"));
+    let odd = version.wrapping_add(1) | 1;
+    page[at..at + 4].copy_from_slice(&odd.to_le_bytes());
+    core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
+    page[at + 4..at + 4 + body.len()].copy_from_slice(body);
+    core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
+    page[at..at + 4].copy_from_slice(&odd.wrapping_add(1).to_le_bytes());
+}
+
+/// A `VcpuTimeInfo` after its version field, in ABI layout.
+fn time_record_bytes(r: &VcpuTimeInfo) -> [u8; size_of::<VcpuTimeInfo>() - 4] {
+    let mut b = [0u8; size_of::<VcpuTimeInfo>() - 4];
+    let at = |field: usize| field - 4;
+    b[at(offset_of!(VcpuTimeInfo, tsc_timestamp))..][..8].copy_from_slice(&r.tsc_timestamp.to_le_bytes());
+    b[at(offset_of!(VcpuTimeInfo, system_time))..][..8].copy_from_slice(&r.system_time.to_le_bytes());
+    b[at(offset_of!(VcpuTimeInfo, tsc_to_system_mul))..][..4].copy_from_slice(&r.tsc_to_system_mul.to_le_bytes());
+    b[at(offset_of!(VcpuTimeInfo, tsc_shift))] = r.tsc_shift.to_le_bytes()[0];
+    b[at(offset_of!(VcpuTimeInfo, flags))] = r.flags;
+    b
+}
+
+/// Writes the wall clock of a domain's shared-info page (the UTC time at
+/// system time 0) with the version protocol.
+pub fn write_wallclock(mem: &mut impl PhysMemory, shared_info: Mfn, sec: u64, nsec: u32) {
+    let mut body = [0u8; size_of::<Wallclock>() - 4];
+    body[offset_of!(Wallclock, nsec) - 4..][..4].copy_from_slice(&nsec.to_le_bytes());
+    body[offset_of!(Wallclock, sec) - 4..][..8].copy_from_slice(&sec.to_le_bytes());
+    write_versioned(mem, shared_info, offset_of!(SharedInfo, wallclock), &body);
+}
+
 /// The bytes of a `TrapFrame`, in ABI layout.
 fn trap_frame_bytes(f: &TrapFrame) -> [u8; size_of::<TrapFrame>()] {
     let mut b = [0u8; size_of::<TrapFrame>()];
@@ -481,6 +544,24 @@ mod tests {
     use super::*;
     use crate::pte::{table_index, Pte, PteFlags};
     use crate::test_support::VecMemory;
+
+    #[test]
+    fn versioned_records_end_even_and_hold_the_values() {
+        let (mut mem, v) = setup();
+        let r = VcpuTimeInfo { tsc_timestamp: 7, system_time: 9, tsc_to_system_mul: 0x8000_0000, tsc_shift: -1, flags: 1, ..VcpuTimeInfo::default() };
+        v.write_time(&mut mem, &r);
+        v.write_time(&mut mem, &r);
+        let at = vcpu_info_offset(0) + offset_of!(VcpuInfo, time);
+        let page = mem.frame(SHARED_INFO);
+        assert_eq!(u32::from_le_bytes(page[at..at + 4].try_into().unwrap()), 4, "two updates: version 4");
+        assert_eq!(u64::from_le_bytes(page[at + 16..at + 24].try_into().unwrap()), 9);
+        assert_eq!(page[at + 28] as i8, -1);
+        write_wallclock(&mut mem, SHARED_INFO, 1_700_000_000, 5);
+        let w = offset_of!(SharedInfo, wallclock);
+        let page = mem.frame(SHARED_INFO);
+        assert_eq!(u32::from_le_bytes(page[w..w + 4].try_into().unwrap()), 2);
+        assert_eq!(u64::from_le_bytes(page[w + 8..w + 16].try_into().unwrap()), 1_700_000_000);
+    }
 
     #[test]
     fn a_new_fpu_area_is_the_initial_state() {

@@ -276,6 +276,60 @@ exception_common:
     call    exception_entry
     jmp     exit_iret
 
+/*
+ * Interrupts (the APIC's). From a guest they build the same frame as
+ * exceptions, and interrupt_entry may replace it (another vCPU's) before
+ * exit_iret resumes it. In the hypervisor they arrive only while it idles
+ * with interrupts on: the caller-saved registers are kept and the idle loop
+ * resumes.
+ */
+.macro INTERRUPT_STUB vector
+    .balign 16
+    .global interrupt_stub_\vector
+interrupt_stub_\vector:
+    pushq   $0
+    pushq   $\vector
+    jmp     interrupt_common
+.endm
+
+    INTERRUPT_STUB {TIMER_VECTOR}
+    INTERRUPT_STUB {SPURIOUS_VECTOR}
+
+interrupt_common:
+    testb   $3, {REGS_CS} - {REGS_VECTOR}(%rsp)
+    jz      interrupt_in_hypervisor
+    swapgs
+    sub     ${REGS_VECTOR}, %rsp
+    SAVE_GPRS %rsp
+    mov     %rsp, %rdi
+    call    interrupt_entry
+    jmp     exit_iret
+
+interrupt_in_hypervisor:
+    /* rsp is 16-byte aligned + 8 here (CPU frame 40, stub 16); nine pushes realign it. */
+    push    %rax
+    push    %rcx
+    push    %rdx
+    push    %rsi
+    push    %rdi
+    push    %r8
+    push    %r9
+    push    %r10
+    push    %r11
+    mov     72(%rsp), %rdi          /* the vector */
+    call    idle_interrupt_entry
+    pop     %r11
+    pop     %r10
+    pop     %r9
+    pop     %r8
+    pop     %rdi
+    pop     %rsi
+    pop     %rdx
+    pop     %rcx
+    pop     %rax
+    add     $16, %rsp
+    iretq
+
     .section .rodata.entry, "a"
     .balign 8
     .global exception_stubs

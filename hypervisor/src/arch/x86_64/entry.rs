@@ -89,6 +89,8 @@ core::arch::global_asm!(
     USER_CS64 = const USER_CS64,
     USER_CS32 = const USER_CS32,
     USER_DS = const USER_DS,
+    TIMER_VECTOR = const super::apic::TIMER_VECTOR,
+    SPURIOUS_VECTOR = const super::apic::SPURIOUS_VECTOR,
     options(att_syntax),
 );
 // The frame the CPU pushes must directly follow the saved GPRs, and the
@@ -213,6 +215,31 @@ fn in_bounce_frame_write(rip: u64) -> bool {
     // SAFETY: entry.S symbols; only their addresses are used.
     let (start, end) = unsafe { (&bounce_frame_write as *const u8 as u64, &bounce_frame_written as *const u8 as u64) };
     (start..end).contains(&rip)
+}
+
+/// An interrupt while a guest ran: `frame` is the interrupted vCPU's, and
+/// what it holds on return is resumed.
+#[no_mangle]
+extern "C" fn interrupt_entry(frame: &mut GuestRegisters) {
+    super::apic::local().eoi();
+    crate::hypervisor::on_interrupt(frame);
+}
+
+/// An interrupt while the hypervisor idled: acknowledged; the idle loop
+/// looks at what is due when it wakes.
+#[no_mangle]
+extern "C" fn idle_interrupt_entry(_vector: u64) {
+    super::apic::local().eoi();
+}
+
+/// Waits, interrupts on, for the next interrupt (the timer armed by the
+/// caller, or another CPU's IPI).
+pub fn idle_until_interrupt() {
+    // SAFETY: `sti; hlt` enables interrupts only for the halt (sti's shadow
+    // covers hlt, so no wake-up is lost); the handlers for every vector the
+    // APIC can deliver are installed and only acknowledge (see
+    // `idle_interrupt_entry`); `cli` restores the hypervisor's rule.
+    unsafe { core::arch::asm!("sti", "hlt", "cli", options(nomem, nostack)) };
 }
 
 #[no_mangle]

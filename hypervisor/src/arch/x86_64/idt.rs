@@ -9,7 +9,11 @@ use super::gdt::{IST_DOUBLE_FAULT, IST_MACHINE_CHECK, IST_NMI};
 extern "C" {
     /// Addresses of the 32 exception stubs, by vector.
     static exception_stubs: [u64; 32];
+    fn interrupt_stub_240();
+    fn interrupt_stub_255();
 }
+
+const _: () = assert!(super::apic::TIMER_VECTOR == 240 && super::apic::SPURIOUS_VECTOR == 255);
 
 static IDT: Once<InterruptDescriptorTable> = Once::new();
 
@@ -49,6 +53,10 @@ pub fn init() {
             idt.hv_injection_exception.set_handler_addr(at(28));
             idt.vmm_communication_exception.set_handler_addr(at(29));
             idt.security_exception.set_handler_addr(at(30));
+            // The APIC's vectors: interrupt gates (IF off in the handler),
+            // DPL 0, so a guest's `int n` to them is a #GP it gets bounced.
+            idt[super::apic::TIMER_VECTOR].set_handler_addr(VirtAddr::new(interrupt_stub_240 as *const () as u64));
+            idt[super::apic::SPURIOUS_VECTOR].set_handler_addr(VirtAddr::new(interrupt_stub_255 as *const () as u64));
         }
         idt
     });

@@ -1,6 +1,8 @@
 //! The x86_64 layer: everything that touches hardware. The only place in
 //! the hypervisor with `unsafe`.
 
+pub mod apic;
+pub mod clock;
 pub mod cpu;
 pub mod direct_map;
 pub mod entry;

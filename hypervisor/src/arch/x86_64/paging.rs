@@ -86,8 +86,10 @@ fn symbol(s: &u8) -> u64 {
     s as *const u8 as u64
 }
 
-/// Builds the hypervisor's tables and switches to them.
-pub fn init(ram: &[Range<Mfn>], frames: &mut FrameAllocator, mem: &mut DirectMap) -> HypervisorTables {
+/// Builds the hypervisor's tables and switches to them. `devices` are
+/// physical pages of device registers, mapped uncached at their direct-map
+/// address.
+pub fn init(ram: &[Range<Mfn>], devices: &[u64], frames: &mut FrameAllocator, mem: &mut DirectMap) -> HypervisorTables {
     let mut m = Mapper { l4: Mfn(0), frames, mem };
     m.l4 = m.new_table();
     for slot in HYPERVISOR_L4_SLOTS {
@@ -110,6 +112,11 @@ pub fn init(ram: &[Range<Mfn>], frames: &mut FrameAllocator, mem: &mut DirectMap
     };
     for (start, end, flags) in sections {
         m.map(start, start - IMAGE_OFFSET, end - start, flags);
+    }
+    let device = data | PteFlags::CACHE_DISABLE | PteFlags::WRITE_THROUGH;
+    for &page in devices {
+        assert!(!ram.iter().any(|r| r.contains(&Mfn::from_phys(page))), "device page {page:#x} is RAM");
+        m.map(phys_to_virt(page), page, PAGE_SIZE as u64, device);
     }
     let l4 = m.l4;
     activate(l4);
@@ -158,16 +165,21 @@ pub fn activate_guest(cr3: u64) {
     unsafe { core::arch::asm!("mov cr3, {}", in(reg) cr3, options(nostack, preserves_flags)) };
 }
 
-/// Loads a vCPU's address spaces for the first time on this CPU: both
-/// PCIDs are loaded once without "no flush", so no translation another
-/// vCPU left under them survives; the kernel space stays loaded.
-pub fn activate_guest_fresh(kernel_l4: u64, user_l4: u64, pcid: bool) {
+/// Loads a vCPU's address spaces as it comes onto this CPU: both PCIDs are
+/// loaded once without "no flush", so no translation another vCPU left
+/// under them survives; the space of the mode it is in stays loaded.
+pub fn activate_guest_fresh(kernel_l4: u64, user_l4: u64, in_user_mode: bool, pcid: bool) {
+    let user = if user_l4 != 0 { user_l4 } else { kernel_l4 };
     if pcid {
-        let user = if user_l4 != 0 { user_l4 } else { kernel_l4 };
-        activate_guest(user | PCID_GUEST_USER);
-        activate_guest(kernel_l4 | PCID_GUEST_KERNEL);
+        if in_user_mode {
+            activate_guest(kernel_l4 | PCID_GUEST_KERNEL);
+            activate_guest(user | PCID_GUEST_USER);
+        } else {
+            activate_guest(user | PCID_GUEST_USER);
+            activate_guest(kernel_l4 | PCID_GUEST_KERNEL);
+        }
     } else {
-        activate_guest(kernel_l4);
+        activate_guest(if in_user_mode { user } else { kernel_l4 });
     }
 }
 
