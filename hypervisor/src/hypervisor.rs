@@ -244,6 +244,10 @@ impl Hypervisor {
             if let Some(next) = d.next {
                 self.load(next, frame);
             }
+        } else if let Some(same) = d.next {
+            // The vCPU goes on: its record is refreshed at every slice, so
+            // at least every `SLICE_NS` it runs.
+            self.update_time(same);
         }
         if let Some(end) = d.slice_end {
             self.slice_end = end;

@@ -13,7 +13,11 @@
 //!   command line): the hypervisor's own fault is reported with every
 //!   register and QEMU stops with "hypervisor failed" (status 35).
 //!
-//! In the last three the bundle carries a second domain, `witness` (the
+//! A guest may also name peers (`veneer_guest::peers!`): helper guests
+//! booted beside it as domains 2, 3, ..., the other ends of a test between
+//! domains; every peer must power off cleanly too.
+//!
+//! In the last three the bundle carries a further domain, `witness` (the
 //! `hello` guest), which must still run and power off cleanly: the
 //! hypervisor and other domains go on. QEMU must then report "some domain
 //! failed" (status 37). In every case a missing line, a timeout, a
@@ -64,6 +68,8 @@ impl Expect {
 
 struct Case {
     name: String,
+    /// Helper guests booted beside it: (binary name, image).
+    peers: Vec<(String, Vec<u8>)>,
     /// The hypervisor's command line.
     hypervisor_cmdline: Option<&'static str>,
     kernel: Option<Vec<u8>>,
@@ -71,14 +77,19 @@ struct Case {
     expect: Expect,
 }
 
-/// Reads the `.veneer.expect` section, if the guest has one.
-fn expectation(elf_bytes: &[u8]) -> Result<Option<String>> {
+/// Reads section `name` of a guest as text, if the guest has it.
+fn section_text(elf_bytes: &[u8], name: &str) -> Result<Option<String>> {
     let file = ElfBytes::<AnyEndian>::minimal_parse(elf_bytes).map_err(|e| e.to_string())?;
-    let Some(sh) = file.section_header_by_name(".veneer.expect").map_err(|e| e.to_string())? else {
+    let Some(sh) = file.section_header_by_name(name).map_err(|e| e.to_string())? else {
         return Ok(None);
     };
     let (data, _) = file.section_data(&sh).map_err(|e| e.to_string())?;
     Ok(Some(String::from_utf8_lossy(data).into_owned()))
+}
+
+/// Reads the `.veneer.expect` section, if the guest has one.
+fn expectation(elf_bytes: &[u8]) -> Result<Option<String>> {
+    section_text(elf_bytes, ".veneer.expect")
 }
 
 fn guest_cases(built: &Built) -> Result<Vec<Case>> {
@@ -92,7 +103,11 @@ fn guest_cases(built: &Built) -> Result<Vec<Case>> {
     for name in names {
         let bytes = bundle::read_guest(built, &name)?;
         if let Some(e) = expectation(&bytes)? {
-            cases.push(Case { expect: Expect::parse(&e)?, name, hypervisor_cmdline: None, kernel: Some(bytes), kernel_name: None });
+            let mut peers = Vec::new();
+            for peer in section_text(&bytes, ".veneer.peers")?.unwrap_or_default().split_whitespace() {
+                peers.push((peer.to_string(), bundle::read_guest(built, peer)?));
+            }
+            cases.push(Case { expect: Expect::parse(&e)?, name, peers, hypervisor_cmdline: None, kernel: Some(bytes), kernel_name: None });
         }
     }
     Ok(cases)
@@ -124,6 +139,7 @@ fn broken_image_cases(built: &Built) -> Result<Vec<Case>> {
     let hello = bundle::read_guest(built, "hello")?;
     let case = |name: &str, kernel: Vec<u8>, reason: &str| Case {
         name: name.into(),
+        peers: Vec::new(),
         hypervisor_cmdline: None,
         kernel: Some(kernel),
         kernel_name: None,
@@ -145,6 +161,7 @@ fn broken_image_cases(built: &Built) -> Result<Vec<Case>> {
         case("image_without_guest_note", replace_bytes(&hello, b"Veneer\0", b"Venees\0")?, "no Veneer guest note"),
         Case {
             name: "bundle_missing_kernel".into(),
+            peers: Vec::new(),
             hypervisor_cmdline: None,
             kernel: None,
             kernel_name: Some("missing.elf".into()),
@@ -155,6 +172,7 @@ fn broken_image_cases(built: &Built) -> Result<Vec<Case>> {
         // hypervisor-failure status.
         Case {
             name: "hypervisor_reports_its_own_fault".into(),
+            peers: Vec::new(),
             hypervisor_cmdline: Some("veneer.selftest=page-fault"),
             kernel: Some(hello),
             kernel_name: None,
@@ -181,6 +199,10 @@ fn run_case(built: &Built, case: &Case, log: &Path) -> Result<()> {
         domain.kernel_name = k.clone();
     }
     let mut domains = vec![domain];
+    for (name, image) in &case.peers {
+        domains.push(DomainEntry::new(name, image.clone(), MEMORY));
+    }
+    let witness_id = format!("d{}", domains.len() + 1);
     if case.expect != Expect::Pass {
         domains.push(DomainEntry::new(WITNESS, bundle::read_guest(built, "hello")?, MEMORY));
     }
@@ -217,6 +239,13 @@ fn run_case(built: &Built, case: &Case, log: &Path) -> Result<()> {
         text.lines().filter_map(|l| l.trim_end().strip_prefix(&prefix)).filter(|l| !l.starts_with("starting") && !l.starts_with("built")).last().map(String::from)
     };
     let end = line_for("d1", &case.name).ok_or("no line from the hypervisor on how the domain ended")?;
+    for (i, (name, _)) in case.peers.iter().enumerate() {
+        match line_for(&format!("d{}", i + 2), name) {
+            Some(e) if e == "powered off (code 0)" => {}
+            Some(e) => return Err(format!("peer {name} ended: {e}")),
+            None => return Err(format!("peer {name} never ended")),
+        }
+    }
     match &case.expect {
         Expect::Pass => {
             if !text.lines().any(|l| l.trim_end() == "Test result: SUCCESS") {
@@ -243,7 +272,7 @@ fn run_case(built: &Built, case: &Case, log: &Path) -> Result<()> {
             }
         }
     }
-    match line_for("d2", WITNESS) {
+    match line_for(&witness_id, WITNESS) {
         Some(w) if w == "powered off (code 0)" => {}
         Some(w) => return Err(format!("the witness domain ended: {w}")),
         None => return Err("the witness domain never ended: the hypervisor did not go on".into()),

@@ -7,6 +7,7 @@
 //! the runner should expect with [`expect!`].
 #![no_std]
 
+pub mod event;
 pub mod hypercall;
 pub mod note;
 pub mod print;
@@ -81,6 +82,18 @@ macro_rules! entry {
         extern "C" fn __veneer_main(start: &'static $crate::StartInfo) -> ! {
             $main(start)
         }
+    };
+}
+
+/// Names other guest binaries the conformance runner boots beside this
+/// one, as domains 2, 3, ... in order (space-separated): the other ends of
+/// a test between domains. Each must power off cleanly.
+#[macro_export]
+macro_rules! peers {
+    ($names:literal) => {
+        #[used]
+        #[link_section = ".veneer.peers"]
+        static VENEER_PEERS: [u8; $names.len()] = *$names;
     };
 }
 

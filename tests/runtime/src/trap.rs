@@ -55,11 +55,13 @@ pub const SYSCALL_VECTOR: u64 = 0x100;
 
 /// `HANDLERS` index of the syscall callback.
 const SYSCALL_SLOT: usize = 256;
+/// `HANDLERS` index of the event callback, and its `TrapContext::vector`.
+pub const EVENT_VECTOR: u64 = 0x101;
 
 /// A Rust handler for a vector.
 pub type Handler = fn(&mut TrapContext);
 
-static mut HANDLERS: [Option<Handler>; 257] = [None; 257];
+static mut HANDLERS: [Option<Handler>; 258] = [None; 258];
 
 // Every stub is 16 bytes: push the vector, jump to the common code.
 global_asm!(
@@ -77,6 +79,11 @@ global_asm!(
     "jmp veneer_trap_common",
     ".set vector, vector + 1",
     ".endr",
+    ".balign 16",
+    ".global veneer_event_stub",
+    "veneer_event_stub:",
+    "push 0x101",
+    "jmp veneer_trap_common",
     ".balign 16",
     ".global veneer_syscall_stub",
     "veneer_syscall_stub:",
@@ -106,6 +113,7 @@ global_asm!(
 extern "C" {
     static veneer_trap_stubs: [u8; 256 * 16];
     static veneer_syscall_stub: u8;
+    static veneer_event_stub: u8;
 }
 
 extern "C" fn veneer_trap_dispatch(ctx: &mut TrapContext) {
@@ -143,6 +151,14 @@ pub fn install_syscall(mask_events: bool, handler: Handler) -> Result<u64, Error
     unsafe { (*core::ptr::addr_of_mut!(HANDLERS))[SYSCALL_SLOT] = Some(handler) };
     let flags = if mask_events { callback_flags::MASK_EVENTS } else { 0 };
     hypercall::set_callback(CallbackKind::Syscall, syscall_stub(), flags)
+}
+
+/// Makes `handler` the event callback (the upcall of section 8.1).
+pub fn install_event(mask_events: bool, handler: Handler) -> Result<u64, Error> {
+    // SAFETY: see `veneer_trap_dispatch`.
+    unsafe { (*core::ptr::addr_of_mut!(HANDLERS))[EVENT_VECTOR as usize] = Some(handler) };
+    let flags = if mask_events { callback_flags::MASK_EVENTS } else { 0 };
+    hypercall::set_callback(CallbackKind::Event, core::ptr::addr_of!(veneer_event_stub) as u64, flags)
 }
 
 /// Leaves guest kernel mode for user mode at `rip` on stack `rsp` with
