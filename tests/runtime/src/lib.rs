@@ -12,6 +12,7 @@ pub mod hypercall;
 pub mod note;
 pub mod print;
 pub mod trap;
+pub mod vectors;
 
 pub use hypercall_abi;
 pub use hypercall_abi::start_info::StartInfo;

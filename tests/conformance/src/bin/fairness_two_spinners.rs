@@ -1,0 +1,62 @@
+//! Two domains that never block share the CPU fairly (section 15): while
+//! the peer `spinner` spins too, this domain gets between `MIN_SHARE` and
+//! `MAX_SHARE` percent of `WINDOW_NS` of guest time, and is never kept off
+//! the CPU for longer than `MAX_GAP_NS` (a spinning domain cannot starve
+//! another). Its share is measured from the gaps in its own reading of
+//! system time. The bounds are generous enough for QEMU's TCG; the
+//! scheduler's own guarantee (within one slice) is proved on the host.
+#![no_std]
+#![no_main]
+
+use veneer_guest::hypercall_abi::Error;
+use veneer_guest::{check, event, println, StartInfo};
+
+veneer_guest::entry!(main);
+veneer_guest::expect!(b"pass");
+veneer_guest::peers!(b"spinner");
+
+const WINDOW_NS: u64 = 600_000_000;
+const MIN_SHARE: u64 = 35;
+const MAX_SHARE: u64 = 65;
+const MAX_GAP_NS: u64 = 60_000_000;
+/// A gap longer than this between two readings means the vCPU was off
+/// the CPU.
+const OFF_CPU_NS: u64 = 500_000;
+const SPINNER: u32 = 2;
+
+fn main(start: &StartInfo) -> ! {
+    event::init(start);
+    // The spinner allocates a port for us and starts spinning; it stops
+    // when that port is closed (it sees its end become unbound).
+    let port = loop {
+        match event::bind_interdomain(SPINNER, 1) {
+            Ok(p) => break p,
+            Err(Error::Busy) => {
+                event::sched_yield().unwrap();
+            }
+            Err(e) => veneer_guest::failure(format_args!("bind_interdomain: {:?}", e)),
+        }
+    };
+    let begin = event::now();
+    let mut last = begin;
+    let (mut off, mut worst) = (0, 0);
+    loop {
+        let t = event::now();
+        let gap = t - last;
+        if gap > OFF_CPU_NS {
+            off += gap;
+            worst = worst.max(gap);
+        }
+        last = t;
+        if t - begin >= WINDOW_NS {
+            break;
+        }
+    }
+    event::close(port).unwrap();
+    let total = last - begin;
+    let share = (total - off) * 100 / total;
+    println!("share {}% of {} ms, longest time off the CPU {} ms", share, total / 1_000_000, worst / 1_000_000);
+    check!((MIN_SHARE..=MAX_SHARE).contains(&share), "share {}% outside {}..{}%", share, MIN_SHARE, MAX_SHARE);
+    check!(worst <= MAX_GAP_NS, "off the CPU for {} ns at a stretch", worst);
+    veneer_guest::success()
+}
