@@ -66,6 +66,7 @@ fn build_one(id: DomainId, cfg: &DomainConfig<'_>, bundle: &Bundle<'_>, hv: &mut
         ramdisk,
         abi: AbiVersion::CURRENT,
         features: FEATURES,
+        vcpus: cfg.vcpus,
     };
     let slots = hv.tables.slots(&hv.mem);
     let domain = domain_builder::build(&spec, &slots, &mut hv.frames, &mut hv.mem).map_err(|e| format!("{e}"))?;

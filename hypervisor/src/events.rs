@@ -8,10 +8,12 @@ use core::mem::{offset_of, size_of};
 use hypercall_abi::domid::domid;
 use hypercall_abi::event::EvtchnStatus;
 use hypercall_abi::shared_info::EVTCHN_PORTS;
-use hypercall_abi::vcpu::RunstateState;
+use hypercall_abi::vcpu::{RunstateState, VcpuContext};
 use hypercall_abi::Error;
 use veneer_core::event_channel::{self, remote_domid_ok, Binding, EventChannels};
 use veneer_core::hypercall::{Call, Disposition};
+use veneer_core::scheduler::VcpuRef;
+use veneer_core::vcpu::StartContext;
 
 use crate::hypervisor::Hypervisor;
 
@@ -107,7 +109,7 @@ fn do_call(hv: &mut Hypervisor, call: Call) -> Result<u64, Error> {
             let (_, p) = d.events.open_port(u64::from(port))?;
             let shared_info = d.shared_info;
             if event_channel::unmask(&mut hv.mem, shared_info, port, p.vcpu) {
-                hv.wake(veneer_core::scheduler::VcpuRef { domain: me.domain, vcpu: p.vcpu });
+                hv.wake(VcpuRef { domain: me.domain, vcpu: p.vcpu });
             }
             Ok(0)
         }
@@ -155,6 +157,9 @@ fn do_call(hv: &mut Hypervisor, call: Call) -> Result<u64, Error> {
             hv.set_wallclock(origin_sec, origin_nsec);
             Ok(0)
         }
+        vcpu_op @ (Call::VcpuInitialise { .. } | Call::VcpuUp { .. } | Call::VcpuDown { .. } | Call::VcpuIsUp { .. } | Call::VcpuRegisterRunstate { .. }) => {
+            vcpu_call(hv, vcpu_op)
+        }
         other => unreachable!("{other:?} is not a deferred call"),
     }
 }
@@ -173,3 +178,74 @@ fn mine(hv: &mut Hypervisor, domain: u32) -> &mut EventChannels {
 }
 
 const _: () = assert!(EVTCHN_PORTS == 4096);
+
+/// The vCPU calls (section 14): `vcpu` of the caller's domain.
+pub fn vcpu_call(hv: &mut Hypervisor, call: Call) -> Result<u64, Error> {
+    let me = hv.loaded.expect("a vCPU is running");
+    let now = hv.now();
+    let vcpu_of = |hv: &Hypervisor, vcpu: u32| {
+        let d = &hv.domains[&me.domain];
+        if (vcpu as usize) < d.vcpus.len() {
+            Ok(VcpuRef { domain: me.domain, vcpu })
+        } else {
+            Err(Error::NotFound)
+        }
+    };
+    match call {
+        Call::VcpuInitialise { vcpu, ctx } => {
+            let target = vcpu_of(hv, vcpu)?;
+            let d = &hv.domains[&me.domain];
+            let mut bytes = [0u8; size_of::<VcpuContext>()];
+            d.vcpus[me.vcpu as usize].kernel_space().copy_from(&hv.mem, ctx, &mut bytes)?;
+            if hv.sched.state(target) != Some(RunstateState::Offline) {
+                return Err(Error::Busy);
+            }
+            let bootstrap_l4 = d.space.l4;
+            let context = StartContext::decode(&bytes, &|mfn| mfn == bootstrap_l4)?;
+            let from = (*d.vcpus[me.vcpu as usize]).clone();
+            let d = hv.domains.get_mut(&me.domain).expect("the caller's domain");
+            d.vcpus[vcpu as usize].initialise(&context, &from, &mut hv.mem);
+            Ok(0)
+        }
+        Call::VcpuUp { vcpu } => {
+            let target = vcpu_of(hv, vcpu)?;
+            if !hv.domains[&me.domain].vcpus[vcpu as usize].initialised {
+                return Err(Error::Invalid);
+            }
+            if hv.sched.state(target) != Some(RunstateState::Offline) {
+                return Err(Error::Exists);
+            }
+            hv.sched.wake(target, now);
+            hv.write_runstate(target);
+            Ok(0)
+        }
+        Call::VcpuDown { vcpu } => {
+            let target = vcpu_of(hv, vcpu)?;
+            let online = (0..hv.domains[&me.domain].vcpus.len() as u32)
+                .filter(|&v| hv.sched.state(VcpuRef { domain: me.domain, vcpu: v }) != Some(RunstateState::Offline))
+                .count();
+            if hv.sched.state(target) == Some(RunstateState::Offline) {
+                return Ok(0);
+            }
+            if online <= 1 {
+                return Err(Error::Busy);
+            }
+            // On itself, the call returns (with 0) when the vCPU is brought
+            // up again: the scheduler takes it off the CPU on the way back.
+            hv.sched.sleep(target, RunstateState::Offline, now);
+            hv.write_runstate(target);
+            Ok(0)
+        }
+        Call::VcpuIsUp { vcpu } => {
+            let target = vcpu_of(hv, vcpu)?;
+            Ok(u64::from(hv.sched.state(target) != Some(RunstateState::Offline)))
+        }
+        Call::VcpuRegisterRunstate { vcpu, va } => {
+            let target = vcpu_of(hv, vcpu)?;
+            hv.vcpu_mut(target).expect("checked").runstate_area = va;
+            hv.write_runstate(target);
+            Ok(0)
+        }
+        other => unreachable!("{other:?} is not a vCPU call"),
+    }
+}

@@ -115,7 +115,16 @@ impl Hypervisor {
                 vcpu.poll = None;
             }
             self.sched.wake(v, now);
+            self.write_runstate(v);
         }
+    }
+
+    /// Updates `v`'s registered runstate area, if any, from the scheduler.
+    pub fn write_runstate(&mut self, v: VcpuRef) {
+        let now = self.now();
+        let (Some(state), Some((time, entry))) = (self.sched.state(v), self.sched.runstate(v, now)) else { return };
+        let Some(d) = self.domains.get_mut(&v.domain) else { return };
+        d.vcpus[v.vcpu as usize].write_runstate(&mut self.mem, state as u32, entry, time);
     }
 
     /// Raises `port` of `domain` (section 8.1) and wakes the vCPU it
@@ -216,6 +225,7 @@ impl Hypervisor {
         fpu::save(&mut vcpu.fpu, &features);
         vcpu.fs_base = FsBase::read().as_u64();
         vcpu.active_gs_base = KernelGsBase::read().as_u64();
+        self.write_runstate(v);
     }
 
     /// Loads `v`'s state into the CPU and `frame`.
@@ -232,6 +242,7 @@ impl Hypervisor {
         entry::set_running(&mut vcpu.entry);
         self.loaded = Some(v);
         self.update_time(v);
+        self.write_runstate(v);
     }
 
     /// Lets the scheduler pick for this CPU and switches `frame` to the
@@ -300,9 +311,11 @@ pub fn start(mut hv: Hypervisor) -> ! {
         }
         write_wallclock(&mut hv.mem, d.shared_info, hv.wallclock.0, hv.wallclock.1);
         log::info!("{} \"{}\": starting at {:#x}", d.id, d.name, d.vcpus[0].regs.rip);
-        let v0 = VcpuRef { domain: id, vcpu: 0 };
-        hv.sched.add(v0, now);
-        hv.sched.wake(v0, now);
+        // Every vCPU is known to the scheduler; only vCPU 0 starts online.
+        for vcpu in 0..d.vcpus.len() as u32 {
+            hv.sched.add(VcpuRef { domain: id, vcpu }, now);
+        }
+        hv.sched.wake(VcpuRef { domain: id, vcpu: 0 }, now);
     }
     *HV.lock() = Some(hv);
     let mut frame = GuestRegisters::default();

@@ -16,6 +16,7 @@ pub struct DomainEntry {
     pub kernel: Option<Vec<u8>>,
     pub memory: String,
     pub cmdline: String,
+    pub vcpus: u32,
 }
 
 impl DomainEntry {
@@ -26,6 +27,7 @@ impl DomainEntry {
             kernel: Some(kernel),
             memory: memory.into(),
             cmdline: String::new(),
+            vcpus: 1,
         }
     }
 }
@@ -41,6 +43,9 @@ pub fn write(name: &str, domains: &[DomainEntry]) -> Result<PathBuf> {
         conf += &format!("[domain]\nname = {}\nkernel = {}\nmemory = {}\n", d.name, d.kernel_name, d.memory);
         if !d.cmdline.is_empty() {
             conf += &format!("cmdline = {}\n", d.cmdline);
+        }
+        if d.vcpus != 1 {
+            conf += &format!("vcpus = {}\n", d.vcpus);
         }
     }
     let mut members = vec![Member { name: CONFIG_NAME, data: conf.as_bytes() }];

@@ -70,6 +70,8 @@ struct Case {
     name: String,
     /// Helper guests booted beside it: (binary name, image).
     peers: Vec<(String, Vec<u8>)>,
+    /// vCPUs of the domain under test.
+    vcpus: u32,
     /// The hypervisor's command line.
     hypervisor_cmdline: Option<&'static str>,
     kernel: Option<Vec<u8>>,
@@ -107,7 +109,11 @@ fn guest_cases(built: &Built) -> Result<Vec<Case>> {
             for peer in section_text(&bytes, ".veneer.peers")?.unwrap_or_default().split_whitespace() {
                 peers.push((peer.to_string(), bundle::read_guest(built, peer)?));
             }
-            cases.push(Case { expect: Expect::parse(&e)?, name, peers, hypervisor_cmdline: None, kernel: Some(bytes), kernel_name: None });
+            let vcpus = match section_text(&bytes, ".veneer.vcpus")? {
+                Some(n) => n.trim().parse().map_err(|_| format!("{name}: vcpus `{n}` is not a number"))?,
+                None => 1,
+            };
+            cases.push(Case { expect: Expect::parse(&e)?, name, peers, vcpus, hypervisor_cmdline: None, kernel: Some(bytes), kernel_name: None });
         }
     }
     Ok(cases)
@@ -140,6 +146,7 @@ fn broken_image_cases(built: &Built) -> Result<Vec<Case>> {
     let case = |name: &str, kernel: Vec<u8>, reason: &str| Case {
         name: name.into(),
         peers: Vec::new(),
+        vcpus: 1,
         hypervisor_cmdline: None,
         kernel: Some(kernel),
         kernel_name: None,
@@ -162,6 +169,7 @@ fn broken_image_cases(built: &Built) -> Result<Vec<Case>> {
         Case {
             name: "bundle_missing_kernel".into(),
             peers: Vec::new(),
+            vcpus: 1,
             hypervisor_cmdline: None,
             kernel: None,
             kernel_name: Some("missing.elf".into()),
@@ -173,6 +181,7 @@ fn broken_image_cases(built: &Built) -> Result<Vec<Case>> {
         Case {
             name: "hypervisor_reports_its_own_fault".into(),
             peers: Vec::new(),
+            vcpus: 1,
             hypervisor_cmdline: Some("veneer.selftest=page-fault"),
             kernel: Some(hello),
             kernel_name: None,
@@ -195,6 +204,7 @@ fn broken_image_cases(built: &Built) -> Result<Vec<Case>> {
 fn run_case(built: &Built, case: &Case, log: &Path) -> Result<()> {
     let mut domain = DomainEntry::new(&case.name, Vec::new(), MEMORY);
     domain.kernel = case.kernel.clone();
+    domain.vcpus = case.vcpus;
     if let Some(k) = &case.kernel_name {
         domain.kernel_name = k.clone();
     }

@@ -15,6 +15,8 @@
 use alloc::vec::Vec;
 use core::fmt;
 
+use hypercall_abi::shared_info::VCPU_MAX;
+
 /// The smallest and largest memory a domain may be given.
 pub const MIN_MEMORY: u64 = 1 << 20;
 pub const MAX_MEMORY: u64 = 1 << 40;
@@ -26,6 +28,8 @@ pub struct DomainConfig<'a> {
     pub memory_bytes: u64,
     pub cmdline: &'a str,
     pub ramdisk: Option<&'a str>,
+    /// vCPUs the domain has, `1 ..= SHARED_INFO_VCPU_MAX` (default 1).
+    pub vcpus: u32,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -43,6 +47,7 @@ pub enum ConfigErrorKind<'a> {
     Duplicate(&'a str),
     Missing(&'static str),
     BadMemory(&'a str),
+    BadVcpus(&'a str),
     NoDomains,
 }
 
@@ -59,6 +64,7 @@ impl fmt::Display for ConfigError<'_> {
             ConfigErrorKind::BadMemory(v) => {
                 write!(f, "memory `{v}` is not a size between {MIN_MEMORY} and {MAX_MEMORY} bytes")
             }
+            ConfigErrorKind::BadVcpus(v) => write!(f, "vcpus `{v}` is not a number from 1 to {}", VCPU_MAX),
             ConfigErrorKind::NoDomains => write!(f, "no [domain] section"),
         }
     }
@@ -83,6 +89,7 @@ struct Partial<'a> {
     memory: Option<u64>,
     cmdline: Option<&'a str>,
     ramdisk: Option<&'a str>,
+    vcpus: Option<u32>,
 }
 
 impl<'a> Partial<'a> {
@@ -94,6 +101,7 @@ impl<'a> Partial<'a> {
             memory_bytes: self.memory.ok_or_else(|| missing("memory"))?,
             cmdline: self.cmdline.unwrap_or(""),
             ramdisk: self.ramdisk,
+            vcpus: self.vcpus.unwrap_or(1),
         })
     }
 }
@@ -125,6 +133,10 @@ pub fn parse(text: &[u8]) -> Result<Vec<DomainConfig<'_>>, ConfigError<'_>> {
             "kernel" => d.kernel.replace(value).is_some(),
             "cmdline" => d.cmdline.replace(value).is_some(),
             "ramdisk" => d.ramdisk.replace(value).is_some(),
+            "vcpus" => {
+                let n = value.parse::<u32>().ok().filter(|n| (1..=VCPU_MAX as u32).contains(n));
+                d.vcpus.replace(n.ok_or(err(ConfigErrorKind::BadVcpus(value)))?).is_some()
+            }
             "memory" => {
                 let bytes = parse_memory(value).ok_or(err(ConfigErrorKind::BadMemory(value)))?;
                 d.memory.replace(bytes).is_some()
@@ -150,10 +162,11 @@ mod tests {
 
     #[test]
     fn two_domains() {
-        let text = b"# demo\n[domain]\nname = a\nkernel = a.elf\nmemory = 16M\ncmdline = x y\n\n[domain]\nname=b\nkernel=b.elf\nmemory=2048 # pages\nramdisk = r\n";
+        let text = b"# demo\n[domain]\nname = a\nkernel = a.elf\nmemory = 16M\ncmdline = x y\n\n[domain]\nname=b\nkernel=b.elf\nmemory=2048 # pages\nramdisk = r\nvcpus = 4\n";
         let d = parse(text).unwrap();
         assert_eq!(d.len(), 2);
-        assert_eq!(d[0], DomainConfig { name: "a", kernel: "a.elf", memory_bytes: 16 << 20, cmdline: "x y", ramdisk: None });
+        assert_eq!(d[0], DomainConfig { name: "a", kernel: "a.elf", memory_bytes: 16 << 20, cmdline: "x y", ramdisk: None, vcpus: 1 });
+        assert_eq!(d[1].vcpus, 4);
         assert_eq!(d[1].memory_bytes, 8 << 20);
         assert_eq!(d[1].ramdisk, Some("r"));
     }
@@ -169,6 +182,10 @@ mod tests {
         assert_eq!(kind(b"[domain]\nmemory = 99999999999G\n").kind, ConfigErrorKind::BadMemory("99999999999G"));
         assert_eq!(kind(b"[domain]\nmemory = 4K\n").kind, ConfigErrorKind::BadMemory("4K"));
         assert_eq!(kind(b"").kind, ConfigErrorKind::NoDomains);
+        for bad in ["0", "33", "-1", "two"] {
+            let text = alloc::format!("[domain]\nvcpus = {bad}\n");
+            assert_eq!(parse(text.as_bytes()).unwrap_err().kind, ConfigErrorKind::BadVcpus(bad));
+        }
         assert_eq!(kind(&[0xff, 0xfe]).kind, ConfigErrorKind::NotUtf8);
     }
 }

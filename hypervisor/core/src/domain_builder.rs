@@ -159,6 +159,8 @@ pub struct DomainSpec<'a> {
     pub ramdisk: Option<&'a [u8]>,
     pub abi: AbiVersion,
     pub features: u64,
+    /// vCPUs, `1 ..= VCPU_MAX`; vCPU 0 starts online, the others offline.
+    pub vcpus: u32,
 }
 
 /// Builds the domain: takes its frames, loads the image, writes the
@@ -206,8 +208,14 @@ pub fn build(
         p2m,
         space: AddressSpace { l4 },
         shared_info,
-        vcpus: alloc::vec![alloc::boxed::Box::new(Vcpu::new(0, regs, l4, shared_info))],
-        events: EventChannels::new(1, Privileges::default()),
+        vcpus: (0..spec.vcpus)
+            .map(|id| {
+                // Offline vCPUs get their registers from `vcpu_initialise`.
+                let regs = if id == 0 { regs } else { GuestRegisters::default() };
+                alloc::boxed::Box::new(Vcpu::new(id, regs, l4, shared_info))
+            })
+            .collect(),
+        events: EventChannels::new(spec.vcpus, Privileges::default()),
     })
 }
 
@@ -249,14 +257,14 @@ fn write_start_info(spec: &DomainSpec<'_>, layout: &Layout, nr_pages: u64, ramdi
     put(offset_of!(StartInfo, features), &spec.features.to_le_bytes());
     // The rest of the page, cmdline padding included, is already zero.
     put(offset_of!(StartInfo, cmdline), spec.cmdline.as_bytes());
-    // The extension: one vCPU and no console device yet. The m2p table
+    // The extension: no console device yet. The m2p table
     // arrives with the memory work; until then its fields stay 0, which no
     // valid table address is.
     let ext = |field: usize| START_INFO_EXT_OFFSET + field;
     put(ext(offset_of!(StartInfoExt, magic)), &START_INFO_EXT_MAGIC.to_le_bytes());
     put(ext(offset_of!(StartInfoExt, shared_info_mfn)), &shared_info.0.to_le_bytes());
     put(ext(offset_of!(StartInfoExt, shared_info_va)), &layout.shared_info_va.to_le_bytes());
-    put(ext(offset_of!(StartInfoExt, nr_vcpus)), &1u32.to_le_bytes());
+    put(ext(offset_of!(StartInfoExt, nr_vcpus)), &spec.vcpus.to_le_bytes());
     put(ext(offset_of!(StartInfoExt, console_device)), &device_consts::NONE.to_le_bytes());
     const _: () = assert!(size_of::<StartInfo>() <= PAGE_SIZE);
 }
@@ -341,7 +349,7 @@ mod tests {
     }
 
     fn spec<'a>(image: &'a GuestImage<'a>, memory_bytes: u64, ramdisk: Option<&'a [u8]>) -> DomainSpec<'a> {
-        DomainSpec { id: DomainId(1), name: "t", image, memory_bytes, cmdline: "hello", ramdisk, abi: V1, features: 0 }
+        DomainSpec { id: DomainId(1), name: "t", image, memory_bytes, cmdline: "hello", ramdisk, abi: V1, features: 0, vcpus: 1 }
     }
 
     #[test]

@@ -12,6 +12,7 @@ use hypercall_abi::cpu::{callback_flags, trap_flags, CallbackKind, SegmentBase, 
 use hypercall_abi::error::encode;
 use hypercall_abi::hypercall::{AbiInfo, ShutdownReason, CONSOLE_WRITE_MAX};
 use hypercall_abi::event::event_consts;
+use hypercall_abi::vcpu::RunstateInfo;
 use hypercall_abi::memory::{memory_consts, MmuextCmd, MmuextOp};
 use hypercall_abi::version::AbiVersion;
 use hypercall_abi::{Error, Hypercall};
@@ -56,6 +57,11 @@ pub enum Call {
     EvtchnDeliver,
     TimerSet { deadline: u64 },
     WallclockSet { sec: u64, nsec: u32, system_time: u64 },
+    VcpuInitialise { vcpu: u32, ctx: u64 },
+    VcpuUp { vcpu: u32 },
+    VcpuDown { vcpu: u32 },
+    VcpuIsUp { vcpu: u32 },
+    VcpuRegisterRunstate { vcpu: u32, va: u64 },
 }
 
 impl Call {
@@ -79,6 +85,11 @@ impl Call {
                 | Call::EvtchnDeliver
                 | Call::TimerSet { .. }
                 | Call::WallclockSet { .. }
+                | Call::VcpuInitialise { .. }
+                | Call::VcpuUp { .. }
+                | Call::VcpuDown { .. }
+                | Call::VcpuIsUp { .. }
+                | Call::VcpuRegisterRunstate { .. }
         )
     }
 }
@@ -201,6 +212,18 @@ pub fn decode(regs: &GuestRegisters) -> Result<Call, Error> {
         Hypercall::EvtchnDeliver => Ok(Call::EvtchnDeliver),
         Hypercall::TimerSet => Ok(Call::TimerSet { deadline: a[0] }),
         Hypercall::WallclockSet => Ok(Call::WallclockSet { sec: a[0], nsec: narrow(a[1])?, system_time: a[2] }),
+        // A vCPU id wider than 32 bits names no vCPU.
+        Hypercall::VcpuInitialise => Ok(Call::VcpuInitialise { vcpu: narrow(a[0]).map_err(|_| Error::NotFound)?, ctx: a[1] }),
+        Hypercall::VcpuUp => Ok(Call::VcpuUp { vcpu: narrow(a[0]).map_err(|_| Error::NotFound)? }),
+        Hypercall::VcpuDown => Ok(Call::VcpuDown { vcpu: narrow(a[0]).map_err(|_| Error::NotFound)? }),
+        Hypercall::VcpuIsUp => Ok(Call::VcpuIsUp { vcpu: narrow(a[0]).map_err(|_| Error::NotFound)? }),
+        Hypercall::VcpuRegisterRunstate => {
+            let va = a[1];
+            if va != 0 && (!va.is_multiple_of(8) || !range_is_guest(va, size_of::<RunstateInfo>() as u64)) {
+                return Err(Error::Invalid);
+            }
+            Ok(Call::VcpuRegisterRunstate { vcpu: narrow(a[0]).map_err(|_| Error::NotFound)?, va })
+        }
         // The rest of ABI v1 is specified but not yet served by this
         // hypervisor; it answers exactly as for an unknown number.
         _ => Err(Error::NoSuchCall),
@@ -445,7 +468,7 @@ mod tests {
             let image = GuestImage::parse(&bytes, V1, 0).unwrap();
             let mut mem = VecMemory::new(1024);
             let mut frames = FrameAllocator::new(&[Mfn(16)..Mfn(1024)], &[]);
-            let spec = DomainSpec { id: DomainId(1), name: "t", image: &image, memory_bytes: 1 << 20, cmdline: "", ramdisk: None, abi: V1, features: 0b101 };
+            let spec = DomainSpec { id: DomainId(1), name: "t", image: &image, memory_bytes: 1 << 20, cmdline: "", ramdisk: None, abi: V1, features: 0b101, vcpus: 1 };
             let slots: HypervisorSlots = [Pte(0); 16];
             let domain = build(&spec, &slots, &mut frames, &mut mem).unwrap();
             Harness { mem, domain, cpu: FakeCpu::default(), out: Vec::new() }

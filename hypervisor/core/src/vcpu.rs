@@ -13,6 +13,7 @@ use core::mem::{offset_of, size_of};
 
 use hypercall_abi::cpu::{selectors, trap_flags, IretFrame, TrapFrame};
 use hypercall_abi::shared_info::{SharedInfo, VcpuInfo, VcpuTimeInfo, Wallclock};
+use hypercall_abi::vcpu::{RunstateInfo, VcpuContext};
 
 use crate::addr::{range_is_guest, Mfn};
 use crate::guest_memory::AddressSpace;
@@ -232,6 +233,66 @@ pub struct Vcpu {
     /// `sched_poll` in progress: the ports watched and the deadline (0:
     /// none).
     pub poll: Option<(alloc::vec::Vec<u32>, u64)>,
+    /// Whether it has a start state (vCPU 0 from the builder, others from
+    /// `vcpu_initialise`).
+    pub initialised: bool,
+    /// `vcpu_register_runstate`: where its `RunstateInfo` is kept; 0: none.
+    pub runstate_area: u64,
+    /// The version last written there.
+    pub runstate_version: u32,
+}
+
+/// A checked `VcpuContext` (section 14): what `vcpu_initialise` gives an
+/// offline vCPU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StartContext {
+    pub regs: GuestRegisters,
+    pub kernel_l4: Mfn,
+    pub user_l4: Option<Mfn>,
+    pub kernel_sp: u64,
+    pub fs_base: u64,
+    pub gs_base_kernel: u64,
+    pub gs_base_user: u64,
+    pub events_enabled: bool,
+}
+
+impl StartContext {
+    /// Checks the bytes of a `VcpuContext` (C2, M6, flags, reserved).
+    pub fn decode(bytes: &[u8; size_of::<VcpuContext>()], is_l4: &dyn Fn(Mfn) -> bool) -> Result<StartContext, hypercall_abi::Error> {
+        use hypercall_abi::Error;
+        let w = |field: usize| u64::from_le_bytes(bytes[field..field + 8].try_into().expect("8 bytes"));
+        let (rip, rsp) = (w(offset_of!(VcpuContext, rip)), w(offset_of!(VcpuContext, rsp)));
+        let (kernel_l4, user_l4) = (w(offset_of!(VcpuContext, kernel_l4_mfn)), w(offset_of!(VcpuContext, user_l4_mfn)));
+        let kernel_sp = w(offset_of!(VcpuContext, kernel_sp));
+        let bases = [w(offset_of!(VcpuContext, fs_base)), w(offset_of!(VcpuContext, gs_base_kernel)), w(offset_of!(VcpuContext, gs_base_user))];
+        let flags = w(offset_of!(VcpuContext, flags));
+        let reserved = &bytes[offset_of!(VcpuContext, reserved0)..];
+        let sp_ok = kernel_sp == 0
+            || (kernel_sp.is_multiple_of(16) && kernel_sp.checked_sub(128).is_some_and(|low| range_is_guest(low, 128)));
+        if !range_is_guest(rip, 1)
+            || !range_is_guest(rsp, 1)
+            || !is_l4(Mfn(kernel_l4))
+            || (user_l4 != 0 && !is_l4(Mfn(user_l4)))
+            || !sp_ok
+            || bases.iter().any(|&b| !crate::addr::is_canonical(b))
+            || flags & !hypercall_abi::vcpu::vcpu_flags::EVENTS_ENABLED != 0
+            || reserved.iter().any(|&b| b != 0)
+        {
+            return Err(Error::Invalid);
+        }
+        let mut regs = GuestRegisters::at_entry(rip, rsp, w(offset_of!(VcpuContext, rdi)));
+        regs.gprs.rsi = w(offset_of!(VcpuContext, rsi));
+        Ok(StartContext {
+            regs,
+            kernel_l4: Mfn(kernel_l4),
+            user_l4: (user_l4 != 0).then_some(Mfn(user_l4)),
+            kernel_sp,
+            fs_base: bases[0],
+            gs_base_kernel: bases[1],
+            gs_base_user: bases[2],
+            events_enabled: flags & hypercall_abi::vcpu::vcpu_flags::EVENTS_ENABLED != 0,
+        })
+    }
 }
 
 /// Offset of `vcpu_info[id]` in the shared-info page.
@@ -308,6 +369,9 @@ impl Vcpu {
             active_gs_base: 0,
             timer_deadline: 0,
             poll: None,
+            initialised: id == 0,
+            runstate_area: 0,
+            runstate_version: 0,
         }
     }
 
@@ -340,6 +404,57 @@ impl Vcpu {
 
     pub fn set_events_masked(&self, mem: &mut impl PhysMemory, masked: bool) {
         self.set_info_byte(mem, offset_of!(VcpuInfo, upcall_mask), u8::from(masked));
+    }
+
+    /// Gives an offline vCPU the start state `ctx`, with the trap table and
+    /// callbacks of `from` (the caller), in kernel mode.
+    pub fn initialise(&mut self, ctx: &StartContext, from: &Vcpu, mem: &mut impl PhysMemory) {
+        self.regs = ctx.regs;
+        self.entry = EntryState {
+            user_mode: 0,
+            kernel_l4: ctx.kernel_l4.phys(),
+            user_l4: ctx.user_l4.map_or(0, Mfn::phys),
+            kernel_sp: ctx.kernel_sp,
+            syscall_entry: from.entry.syscall_entry,
+            syscall_masks_events: from.entry.syscall_masks_events,
+            inactive_gs_base: ctx.gs_base_user,
+            vcpu_info: self.entry.vcpu_info,
+        };
+        self.traps = from.traps;
+        self.event_callback = from.event_callback;
+        self.failsafe_callback = from.failsafe_callback;
+        self.fpu = FpuArea::default();
+        self.fs_base = ctx.fs_base;
+        self.active_gs_base = ctx.gs_base_kernel;
+        self.timer_deadline = 0;
+        self.poll = None;
+        self.initialised = true;
+        self.set_events_masked(mem, !ctx.events_enabled);
+    }
+
+    /// Copies `info` to the registered runstate area with the version
+    /// protocol (section 14). Writes that fault are dropped, as the ABI says.
+    pub fn write_runstate(&mut self, mem: &mut impl PhysMemory, state: u32, entry_time: u64, time: [u64; 4]) {
+        if self.runstate_area == 0 {
+            return;
+        }
+        let at = self.runstate_area;
+        let space = self.kernel_space();
+        let odd = self.runstate_version.wrapping_add(1) | 1;
+        let even = odd.wrapping_add(1);
+        let mut b = [0u8; size_of::<RunstateInfo>()];
+        b[offset_of!(RunstateInfo, state)..][..4].copy_from_slice(&state.to_le_bytes());
+        b[offset_of!(RunstateInfo, version)..][..4].copy_from_slice(&odd.to_le_bytes());
+        b[offset_of!(RunstateInfo, state_entry_time)..][..8].copy_from_slice(&entry_time.to_le_bytes());
+        for (i, t) in time.iter().enumerate() {
+            b[offset_of!(RunstateInfo, time) + 8 * i..][..8].copy_from_slice(&t.to_le_bytes());
+        }
+        let version_at = at + offset_of!(RunstateInfo, version) as u64;
+        if space.copy_to(mem, version_at, &odd.to_le_bytes()).is_err() || space.copy_to(mem, at, &b).is_err() {
+            return;
+        }
+        let _ = space.copy_to(mem, version_at, &even.to_le_bytes());
+        self.runstate_version = even;
     }
 
     /// Whether an upcall is due: an event is pending for this vCPU, events
@@ -561,6 +676,50 @@ mod tests {
         let page = mem.frame(SHARED_INFO);
         assert_eq!(u32::from_le_bytes(page[w..w + 4].try_into().unwrap()), 2);
         assert_eq!(u64::from_le_bytes(page[w + 8..w + 16].try_into().unwrap()), 1_700_000_000);
+    }
+
+    fn context(words: [u64; 11]) -> [u8; 128] {
+        let mut b = [0u8; 128];
+        for (i, w) in words.iter().enumerate() {
+            b[i * 8..i * 8 + 8].copy_from_slice(&w.to_le_bytes());
+        }
+        b
+    }
+
+    #[test]
+    fn vcpu_contexts_are_checked_and_applied() {
+        let (mut mem, v0) = setup();
+        let l4 = Mfn(1);
+        let is_l4 = |m: Mfn| m == l4;
+        let good = [0xffff_ffff_8000_0100, STACK_PAGE + 0x800, 7, 8, l4.0, 0, STACK_PAGE + 0x1000, 0x10, 0x20, 0x30, 1];
+        let ctx = StartContext::decode(&context(good), &is_l4).unwrap();
+        let mut v1 = Vcpu::new(1, GuestRegisters::default(), l4, SHARED_INFO);
+        assert!(!v1.initialised);
+        let mut from = v0.clone();
+        from.traps[14].address = 0x1234;
+        from.entry.syscall_entry = 0x5678;
+        v1.initialise(&ctx, &from, &mut mem);
+        assert!(v1.initialised && !v1.events_masked(&mem));
+        assert_eq!((v1.regs.rip, v1.regs.rsp, v1.regs.gprs.rdi, v1.regs.gprs.rsi), (good[0], good[1], 7, 8));
+        assert_eq!((v1.traps[14].address, v1.entry.syscall_entry, v1.entry.kernel_sp), (0x1234, 0x5678, good[6]));
+        assert_eq!((v1.fs_base, v1.active_gs_base, v1.entry.inactive_gs_base), (0x10, 0x20, 0x30));
+        for (i, bad) in [
+            (0, 0x8000_0000_0000u64),       // non-canonical rip
+            (1, 0xffff_8000_0000_0000),     // rsp in the hypervisor
+            (4, 2),                         // kernel base not an L4
+            (5, 3),                         // user base not an L4
+            (6, STACK_PAGE + 8),            // unaligned kernel stack
+            (6, 0xffff_8800_0000_0040),     // no room for a frame
+            (7, 1 << 63),                   // non-canonical FS base
+            (10, 2),                        // undefined flag
+        ] {
+            let mut c = good;
+            c[i] = bad;
+            assert_eq!(StartContext::decode(&context(c), &is_l4), Err(hypercall_abi::Error::Invalid), "word {i} = {bad:#x}");
+        }
+        let mut reserved = context(good);
+        reserved[127] = 1;
+        assert_eq!(StartContext::decode(&reserved, &is_l4), Err(hypercall_abi::Error::Invalid), "reserved");
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Typed hypercalls.
 
-use hypercall_abi::call::{hypercall2, hypercall6};
+use hypercall_abi::call::{hypercall1, hypercall2, hypercall3, hypercall6};
+use hypercall_abi::cpu::{CallbackKind, SegmentBase, TrapInfo};
+use hypercall_abi::memory::{MmuextCmd, MmuextOp};
 use hypercall_abi::hypercall::{AbiInfo, ShutdownReason};
 use hypercall_abi::{Error, Hypercall};
 
@@ -40,9 +42,6 @@ pub fn raw(nr: u64, args: [u64; 6]) -> Result<u64, Error> {
     result(hypercall6(nr, args[0], args[1], args[2], args[3], args[4], args[5]))
 }
 
-use hypercall_abi::call::{hypercall1, hypercall3};
-use hypercall_abi::cpu::{CallbackKind, SegmentBase, TrapInfo};
-use hypercall_abi::memory::{MmuextCmd, MmuextOp};
 
 pub fn set_trap_table(table: &[TrapInfo]) -> Result<u64, Error> {
     result(hypercall2(Hypercall::SetTrapTable.number(), table.as_ptr() as u64, table.len() as u64))
@@ -70,4 +69,25 @@ pub fn mmuext_op(ops: &[MmuextOp]) -> (u32, Result<u64, Error>) {
 /// Installs `mfn` (an L4 frame) as this vCPU's user-mode base pointer.
 pub fn set_user_base(mfn: u64) -> Result<u64, Error> {
     mmuext_op(&[MmuextOp { cmd: MmuextCmd::NewUserBaseptr as u32, reserved0: 0, arg1: mfn, arg2: 0 }]).1
+}
+
+/// `vcpu_initialise(vcpu, ctx)`.
+pub fn vcpu_initialise(vcpu: u32, ctx: &hypercall_abi::vcpu::VcpuContext) -> Result<u64, Error> {
+    result(hypercall2(Hypercall::VcpuInitialise.number(), u64::from(vcpu), ctx as *const _ as u64))
+}
+
+pub fn vcpu_up(vcpu: u32) -> Result<u64, Error> {
+    result(hypercall1(Hypercall::VcpuUp.number(), u64::from(vcpu)))
+}
+
+pub fn vcpu_down(vcpu: u32) -> Result<u64, Error> {
+    result(hypercall1(Hypercall::VcpuDown.number(), u64::from(vcpu)))
+}
+
+pub fn vcpu_is_up(vcpu: u32) -> Result<u64, Error> {
+    result(hypercall1(Hypercall::VcpuIsUp.number(), u64::from(vcpu)))
+}
+
+pub fn vcpu_register_runstate(vcpu: u32, area: *mut hypercall_abi::vcpu::RunstateInfo) -> Result<u64, Error> {
+    result(hypercall2(Hypercall::VcpuRegisterRunstate.number(), u64::from(vcpu), area as u64))
 }

@@ -98,6 +98,17 @@ macro_rules! peers {
     };
 }
 
+/// Asks the conformance runner for a domain with this many vCPUs (a
+/// decimal string, `b"2"`); the default is one.
+#[macro_export]
+macro_rules! vcpus {
+    ($n:literal) => {
+        #[used]
+        #[link_section = ".veneer.vcpus"]
+        static VENEER_VCPUS: [u8; $n.len()] = *$n;
+    };
+}
+
 /// Declares what the conformance runner expects of this guest:
 /// `"pass"`, `"stopped #GP"`, `"ended crashed (code 7)"`,
 /// `"refused <reason text>"`. See `xtask/src/conformance.rs`.
