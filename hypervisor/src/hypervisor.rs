@@ -362,7 +362,7 @@ fn run_something(frame: &mut GuestRegisters) {
 fn finish(frame: &mut GuestRegisters) -> bool {
     let outcome = with_hv(|hv| {
         if hv.loaded.is_some() && !hv.sched.needs_resched(PCPU) && hv.now() < hv.slice_end {
-            return hv.deliver_upcall(frame).map(|changed| Some(changed));
+            return hv.deliver_upcall(frame).map(Some);
         }
         Ok(None)
     });

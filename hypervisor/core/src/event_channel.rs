@@ -106,7 +106,7 @@ impl EventChannels {
 
     /// The lowest free port.
     pub fn free_port(&self) -> Result<u32, Error> {
-        (1..EVTCHN_PORTS).find(|&p| self.ports[p].binding == Binding::Closed).map(|p| p as u32).ok_or(Error::NoSpace)
+        (1..EVTCHN_PORTS).find(|&p| self.ports[p].binding == Binding::Closed).and_then(|p| u32::try_from(p).ok()).ok_or(Error::NoSpace)
     }
 
     fn bind(&mut self, binding: Binding, vcpu: u32) -> Result<u32, Error> {

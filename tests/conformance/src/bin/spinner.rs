@@ -20,7 +20,7 @@ fn main(start: &StartInfo) -> ! {
     loop {
         spins = spins.wrapping_add(1);
         // A status call now and then: the only way to see the close.
-        if spins % 100_000 == 0 && event::status(port).map(|s| s.state) != Ok(EvtchnState::Interdomain as u32) {
+        if spins.is_multiple_of(100_000) && event::status(port).map(|s| s.state) != Ok(EvtchnState::Interdomain as u32) {
             hypercall::poweroff(0)
         }
         core::hint::black_box(spins);

@@ -14,7 +14,7 @@ veneer_guest::expect!(b"pass");
 fn main(start: &StartInfo) -> ! {
     event::init(start);
     let first = event::time_record(0);
-    check!(first.version % 2 == 0 && first.version > 0, "version {}", first.version);
+    check!(first.version.is_multiple_of(2) && first.version > 0, "version {}", first.version);
     check!(first.reserved0 == 0 && first.reserved1 == [0; 2], "reserved fields");
     check!(first.tsc_to_system_mul >= 1 << 31, "multiplier {:#x}", first.tsc_to_system_mul);
     let mut last = event::now();
