@@ -2,9 +2,11 @@
 //! natively, in one run, interleaved (native, Veneer, native, ...).
 //!
 //! Rows so far: the hypercall round trip (a guest kernel's `syscall` into
-//! Veneer and back) against a native `syscall`/`sysret` round trip in a
-//! tiny kernel QEMU boots directly; and the time from QEMU's start to the
-//! first line of the guest (host wall clock).
+//! Veneer and back) and the guest-user syscall round trip (a process's
+//! `syscall` bounced to its guest kernel and the `iret` back), each against
+//! a native `syscall`/`sysret` round trip in a tiny kernel QEMU boots
+//! directly; and the time from QEMU's start to the first line of the guest
+//! (host wall clock).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -72,21 +74,25 @@ fn median<T: Copy + Ord>(mut v: Vec<T>) -> T {
 pub fn run() -> Result<()> {
     let built = artifacts::build_all()?;
     let guest_bundle = bundle::single(&built, "perf_hypercall", "16M", "")?;
+    let user_bundle = bundle::single(&built, "perf_user_syscall", "16M", "")?;
     // QEMU's PVH loader wants an initrd argument; the native kernel ignores it.
     let native_kernel = built.guest("native_syscall");
     let dir = artifacts::out_dir().join("bench");
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
 
-    let (mut native, mut veneer) = (Vec::new(), Vec::new());
+    let (mut native, mut veneer, mut user) = (Vec::new(), Vec::new(), Vec::new());
     for i in 0..RUNS {
         native.push(boot_and_measure(&built, &native_kernel, &guest_bundle, "native_syscall_round_trip", &dir.join(format!("native-{i}.log")))?);
         veneer.push(boot_and_measure(&built, &built.hypervisor, &guest_bundle, "hypercall_round_trip", &dir.join(format!("veneer-{i}.log")))?);
+        user.push(boot_and_measure(&built, &built.hypervisor, &user_bundle, "user_syscall_round_trip", &dir.join(format!("veneer-user-{i}.log")))?);
     }
     let n = median(native.iter().map(|s| s.cycles).collect());
     let v = median(veneer.iter().map(|s| s.cycles).collect());
     let spread = |s: &[Sample]| (s.iter().map(|x| x.spread.0).min().unwrap_or(0), s.iter().map(|x| x.spread.1).max().unwrap_or(0));
     let (nlo, nhi) = spread(&native);
     let (vlo, vhi) = spread(&veneer);
+    let u = median(user.iter().map(|s| s.cycles).collect());
+    let (ulo, uhi) = spread(&user);
     let entry_v = median(veneer.iter().map(|s| s.entry).collect());
     let entry_n = median(native.iter().map(|s| s.entry).collect());
     println!();
@@ -100,6 +106,15 @@ pub fn run() -> Result<()> {
         v,
         format!("{vlo}..{vhi}"),
         v as f64 / n.max(1) as f64
+    );
+    println!(
+        "{:<28} {:>12} {:>18} {:>12} {:>18} {:>8.2}",
+        "user syscall (cycles)",
+        n,
+        format!("{nlo}..{nhi}"),
+        u,
+        format!("{ulo}..{uhi}"),
+        u as f64 / n.max(1) as f64
     );
     println!(
         "{:<28} {:>12} {:>18} {:>12} {:>18} {:>8.2}",
