@@ -9,7 +9,7 @@ APT_PACKAGES := rustc-web cargo-web rust-web-src rust-web-clippy rust-web-llvm l
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 XTASK := cargo run -q -p xtask --
 
-.PHONY: all deps build run test conformance bench qemu-command clean
+.PHONY: all deps deps-bench build run test conformance bench bench-quick qemu-command clean
 
 all: build
 
@@ -37,8 +37,16 @@ test: deps
 conformance: deps
 	@$(XTASK) conformance
 
-bench: deps
+# Plots need Debian's matplotlib, for the system python3.
+deps-bench: deps
+	@dpkg-query -W -f='$${Status}\n' python3-matplotlib 2>/dev/null | grep -q '^install ok installed' || \
+	    { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq python3-matplotlib >/dev/null; }
+
+bench: deps-bench
 	@$(XTASK) bench
+
+bench-quick: deps-bench
+	@$(XTASK) bench-quick
 
 qemu-command: deps
 	@$(XTASK) qemu-command

@@ -59,11 +59,15 @@ pub fn build_all() -> Result<Built> {
     }
     std::fs::create_dir_all(out_dir()).map_err(|e| e.to_string())?;
     let built = built_paths();
-    // Any bundle serves as the probe's initrd: the native kernel ignores it.
-    let probe_initrd = out_dir().join("probe.initrd");
-    std::fs::write(&probe_initrd, b"").map_err(|e| e.to_string())?;
-    crate::qemu::select_accel(&built.guest("native_syscall"), &probe_initrd);
+    crate::qemu::select_accel(&built.guest("native_syscall"), &empty_initrd()?);
     Ok(built)
+}
+
+/// QEMU's PVH loader wants an initrd argument; native kernels ignore it.
+pub fn empty_initrd() -> Result<PathBuf> {
+    let p = out_dir().join("empty.initrd");
+    std::fs::write(&p, b"").map_err(|e| e.to_string())?;
+    Ok(p)
 }
 
 /// Runs the host unit tests (the workspace's default members), echoing

@@ -5,7 +5,8 @@
 //! xtask run [GUEST]           boot GUEST (default: hello) on Veneer, serial on the terminal
 //! xtask test                  host unit tests, then the conformance suite
 //! xtask conformance [FILTER]  the booted conformance guests alone
-//! xtask bench                 hypercall round trip on Veneer vs. native syscall
+//! xtask bench                 every workload on Veneer and natively, interleaved (7 runs)
+//! xtask bench-quick           the same with 3 runs
 //! xtask qemu-command GUEST    print the QEMU command line `run` uses
 //! ```
 
@@ -24,10 +25,11 @@ fn main() -> ExitCode {
         Some("run") => run(args.get(1).map(String::as_str).unwrap_or("hello")),
         Some("test") => test(),
         Some("conformance") => conformance::run(args.get(1).map(String::as_str)).map(verdict),
-        Some("bench") => bench::run().map(|_| ExitCode::SUCCESS),
+        Some("bench") => bench::run(7).map(|_| ExitCode::SUCCESS),
+        Some("bench-quick") => bench::run(3).map(|_| ExitCode::SUCCESS),
         Some("qemu-command") => qemu_command(args.get(1).map(String::as_str).unwrap_or("hello")),
         _ => {
-            eprintln!("usage: xtask build | run [GUEST] | test | conformance [FILTER] | bench | qemu-command [GUEST]");
+            eprintln!("usage: xtask build | run [GUEST] | test | conformance [FILTER] | bench | bench-quick | qemu-command [GUEST]");
             return ExitCode::from(2);
         }
     };

@@ -92,11 +92,8 @@ pub fn handle<M: PhysMemory>(regs: &GuestRegisters, space: AddressSpace, hv: &mu
             space.copy_to(hv.mem, info, &bytes).map(|()| 0)
         }
         Call::ConsoleWrite { buf, len } => {
-            let mut bytes = [0u8; CONSOLE_WRITE_MAX];
-            space.copy_from(hv.mem, buf, &mut bytes[..len]).map(|()| {
-                (hv.console)(&bytes[..len]);
-                len as u64
-            })
+            let console = &mut hv.console;
+            space.read_chunks(hv.mem, buf, len, |bytes| console(bytes)).map(|()| len as u64)
         }
     };
     Disposition::Return(encode(result))

@@ -125,7 +125,7 @@ extern "C" fn ring3_main() -> ! {
         // left them.
         unsafe { core::arch::asm!("syscall", out("rcx") _, out("r11") _, options(nostack)) };
     });
-    let _ = writeln!(out, "{}", Line { name: "native_syscall_round_trip", stats });
+    let _ = writeln!(out, "{}", Line { name: "kernel_entry_round_trip", stats });
     // The value Veneer writes for a clean run, so the harness reads both alike.
     exit(0x10)
 }
