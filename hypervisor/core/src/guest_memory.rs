@@ -99,6 +99,10 @@ impl AddressSpace {
         if !range_is_guest(va, len as u64) {
             return Err(Error::BadAddress);
         }
+        if len == 0 {
+            // An empty range touches no page: any address will do.
+            return Ok(());
+        }
         let end = va + len as u64;
         let mut page = va & !(PAGE_SIZE as u64 - 1);
         while page < end {
@@ -192,7 +196,7 @@ mod tests {
 
     #[test]
     fn failed_read_shows_nothing() {
-        let (mem, space) = setup();
+        let (mut mem, space) = setup();
         // Starts in a readable page, runs into an unmapped one.
         let mut seen = 0;
         assert_eq!(space.read_chunks(&mem, 0x40_4ff0, 0x20, |c| seen += c.len()), Err(Error::BadAddress));
@@ -200,6 +204,10 @@ mod tests {
         assert_eq!(seen, 0);
         assert_eq!(space.read_chunks(&mem, 0x40_0ff0, 0x20, |c| seen += c.len()), Ok(()));
         assert_eq!(seen, 0x20);
+        // An empty range needs no mapping at all.
+        assert_eq!(space.read_chunks(&mem, 0x1, 0, |c| seen += c.len()), Ok(()));
+        assert_eq!(space.copy_to(&mut mem, 0x1, &[]), Ok(()));
+
     }
 
     #[test]
