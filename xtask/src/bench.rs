@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::artifacts::{self, Built};
+use crate::artifacts;
 use crate::bundle;
 use crate::qemu::{self, Qemu, RunStatus};
 use crate::Result;

@@ -214,7 +214,7 @@ fn run_case(built: &Built, case: &Case, log: &Path) -> Result<()> {
     }
     let line_for = |dom: &str, name: &str| {
         let prefix = format!("(veneer) {dom} \"{name}\": ");
-        text.lines().filter_map(|l| l.trim_end().strip_prefix(&prefix)).filter(|l| !l.starts_with("starting") && !l.starts_with("built")).last().map(String::from)
+        text.lines().filter_map(|l| l.trim_end().strip_prefix(&prefix)).filter(|l| !l.starts_with("starting") && !l.starts_with("built")).next_back().map(String::from)
     };
     let end = line_for("d1", &case.name).ok_or("no line from the hypervisor on how the domain ended")?;
     match &case.expect {
