@@ -85,18 +85,25 @@ impl AddressSpace {
         Ok(())
     }
 
-    /// Copies `src` to guest address `va`; on failure nothing is written.
-    pub fn copy_to(&self, mem: &mut impl PhysMemory, va: u64, src: &[u8]) -> Result<(), Error> {
-        if !range_is_guest(va, src.len() as u64) {
+    /// Checks that every byte of `[va, va + len)` is accessible as
+    /// `access`, without touching it.
+    pub fn probe(&self, mem: &impl PhysMemory, va: u64, len: u64, access: Access) -> Result<(), Error> {
+        if !range_is_guest(va, len) {
             return Err(Error::BadAddress);
         }
-        // Translate every page first so a fault half-way writes nothing.
         let mut page = va & !(PAGE_SIZE as u64 - 1);
-        let end = va + src.len() as u64;
+        let end = va + len;
         while page < end {
-            self.translate(mem, page.max(va), Access::Write)?;
+            self.translate(mem, page.max(va), access)?;
             page += PAGE_SIZE as u64;
         }
+        Ok(())
+    }
+
+    /// Copies `src` to guest address `va`; on failure nothing is written.
+    pub fn copy_to(&self, mem: &mut impl PhysMemory, va: u64, src: &[u8]) -> Result<(), Error> {
+        // Translate every page first so a fault half-way writes nothing.
+        self.probe(mem, va, src.len() as u64, Access::Write)?;
         let mut done = 0;
         while done < src.len() {
             let (mfn, off) = self.translate(mem, va + done as u64, Access::Write)?;
