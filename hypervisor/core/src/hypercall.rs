@@ -348,6 +348,12 @@ mod tests {
         assert_eq!(t.result(H::MmuUpdate, [T::DATA, 1, 0, 2, 0, 0]), Err(Error::NotPermitted), "foreign");
         assert_eq!(t.result(H::MmuUpdate, [T::DATA, 1, 0, 1 << 32, 0, 0]), Err(Error::Invalid));
         assert_eq!(t.result(H::MmuUpdate, [M2P_VIRT_START, 1, 0, 0x7ff0, 0, 0]), Err(Error::BadAddress));
+        t.write(T::DATA, &[0xff; 4]);
+        assert_eq!(t.result(H::MmuUpdate, [M2P_VIRT_START, 1, T::DATA, 0x7ff0, 0, 0]), Err(Error::BadAddress));
+        assert_eq!(t.read_u64(T::DATA) as u32, 0, "done reports 0 for unreadable requests");
+        t.write(T::DATA, &[0xff; 4]);
+        assert_eq!(t.result(H::MmuUpdate, [T::DATA, 513, T::DATA, 0x7ff0, 0, 0]), Err(Error::TooBig));
+        assert_eq!(t.read_u64(T::DATA) as u32, u32::MAX, "a call refused on its registers writes nothing");
         assert_eq!(t.result(H::MmuUpdate, [T::DATA, 1, T::TEXT, 0x7ff0, 0, 0]), Err(Error::BadAddress), "done read-only");
         assert_eq!(t.result(H::MmuUpdate, [T::DATA, 0, 0, 1, 0, 0]), Ok(0), "own id, nothing to do");
         t.audit();
@@ -560,7 +566,7 @@ mod tests {
         assert_eq!(put_exchange(&mut t, &mapped, 3, 0).0, Err(Error::Busy));
         // No 8-frame run below 64 KiB: nothing changes.
         let (r, _, n) = put_exchange(&mut t, &inputs, 3, 16);
-        assert_eq!((r, n), (Err(Error::NoMemory), u64::MAX));
+        assert_eq!((r, n), (Err(Error::NoMemory), 0), "nr_exchanged reads 0 on failure");
         assert!(inputs.iter().all(|&m| t.machine.frames.owner(Mfn(m)) == Some(t.dom.id)));
         // A contiguous, aligned extent of 8 for 8 scattered frames.
         let free = t.machine.allocator.free_count();

@@ -94,7 +94,9 @@ fn probe_done(space: AddressSpace, mem: &impl PhysMemory, done: u64) -> Result<(
 }
 
 /// Writes a batch's progress to `done` in the address space current when
-/// the batch ends (it may have installed a new base pointer).
+/// the batch ends (it may have installed a new base pointer). Every call
+/// that got past its register checks and the `done` probe reports, even
+/// when its requests could not be read (0).
 fn report_done(dom: &Domain, mem: &mut impl PhysMemory, done: u64, completed: u32) -> Result<(), Error> {
     if done != 0 {
         dom.space().copy_to(mem, done, &completed.to_le_bytes())?;
@@ -119,10 +121,9 @@ pub fn mmu_update<M: PhysMemory>(
     probe_done(space, mem, done)?;
     let mut buf = [0u8; UPDATES_MAX * SIZE];
     let bytes = &mut buf[..count * SIZE];
-    space.copy_from(mem, reqs, bytes)?;
     let mut completed = 0u32;
-    let mut result = Ok(0);
-    for entry in bytes.chunks_exact(SIZE) {
+    let mut result = space.copy_from(mem, reqs, bytes).map(|()| 0);
+    for entry in bytes.chunks_exact(SIZE).take_while(|_| result.is_ok()) {
         let req = MmuUpdate { ptr: u64_at(entry, offset_of!(MmuUpdate, ptr)), val: u64_at(entry, offset_of!(MmuUpdate, val)) };
         if let Err(e) = apply_mmu_update(dom.id, machine, mem, req) {
             result = Err(e);
@@ -211,10 +212,9 @@ pub fn mmuext_op<M: PhysMemory>(
     probe_done(space, mem, done)?;
     let mut buf = [0u8; OPS_MAX * SIZE];
     let bytes = &mut buf[..count * SIZE];
-    space.copy_from(mem, ops, bytes)?;
     let mut completed = 0u32;
-    let mut result = Ok(0);
-    for op in bytes.chunks_exact(SIZE) {
+    let mut result = space.copy_from(mem, ops, bytes).map(|()| 0);
+    for op in bytes.chunks_exact(SIZE).take_while(|_| result.is_ok()) {
         let op = MmuextOp {
             cmd: u32_at(op, offset_of!(MmuextOp, cmd)),
             reserved0: u32_at(op, offset_of!(MmuextOp, reserved0)),
@@ -481,23 +481,37 @@ pub fn reservation_decrease<M: PhysMemory>(dom: &mut Domain, machine: &mut Machi
 }
 
 /// `reservation_exchange` (§12.6) with the `ReservationExchange` at `at`:
-/// all or nothing.
+/// all or nothing. `nr_exchanged` reads the input count on success and 0
+/// on failure (once the structure is readable and that field writable).
 pub fn reservation_exchange<M: PhysMemory>(dom: &mut Domain, machine: &mut MachineMemory, mem: &mut M, at: u64) -> Result<u64, Error> {
     let space = dom.space();
     let bytes = read_struct::<{ size_of::<ReservationExchange>() }>(space, mem, at)?;
+    let nr_exchanged_at = at + offset_of!(ReservationExchange, nr_exchanged) as u64;
+    space.probe(mem, nr_exchanged_at, 8, Access::Write)?;
     let input = parse_reservation(&bytes[offset_of!(ReservationExchange, input)..]);
     let output = parse_reservation(&bytes[offset_of!(ReservationExchange, output)..]);
-    let nr_exchanged_at = at + offset_of!(ReservationExchange, nr_exchanged) as u64;
-    check_reservation(dom, &input, Direction::Decrease, 0)?;
-    check_reservation(dom, &output, Direction::Increase, ORDER_MAX)?;
+    let exchanged = match exchange(dom, machine, mem, &input, &output) {
+        Ok(()) => u64::from(input.nr_extents),
+        Err(e) => {
+            space.copy_to(mem, nr_exchanged_at, &0u64.to_le_bytes())?;
+            return Err(e);
+        }
+    };
+    space.copy_to(mem, nr_exchanged_at, &exchanged.to_le_bytes())?;
+    Ok(0)
+}
+
+fn exchange<M: PhysMemory>(dom: &mut Domain, machine: &mut MachineMemory, mem: &mut M, input: &Reservation, output: &Reservation) -> Result<(), Error> {
+    let space = dom.space();
+    check_reservation(dom, input, Direction::Decrease, 0)?;
+    check_reservation(dom, output, Direction::Increase, ORDER_MAX)?;
     let given = u64::from(input.nr_extents) << input.extent_order;
     if given != u64::from(output.nr_extents) << output.extent_order {
         return Err(Error::Invalid);
     }
-    space.probe(mem, nr_exchanged_at, 8, Access::Write)?;
     let (mut in_buf, mut out_buf) = ([0u64; EXTENTS_MAX], [0u64; EXTENTS_MAX]);
-    let inputs = read_extents(space, mem, &input, Direction::Decrease, &mut in_buf)?;
-    let outputs = read_extents(space, mem, &output, Direction::Increase, &mut out_buf)?;
+    let inputs = read_extents(space, mem, input, Direction::Decrease, &mut in_buf)?;
+    let outputs = read_extents(space, mem, output, Direction::Increase, &mut out_buf)?;
     // Every input must be givable (M9), and named once.
     for (i, &mfn) in inputs.iter().enumerate() {
         machine.frames.check_give_back(dom.id, Mfn(mfn))?;
@@ -529,9 +543,8 @@ pub fn reservation_exchange<M: PhysMemory>(dom: &mut Domain, machine: &mut Machi
         take_extent(dom.id, machine, mem, first, output.extent_order, *pfn_then_mfn);
         *pfn_then_mfn = first.0;
     }
-    write_extents(space, mem, output.extents, outputs)?;
-    space.copy_to(mem, nr_exchanged_at, &u64::from(input.nr_extents).to_le_bytes())?;
-    Ok(0)
+    // Probed writable by read_extents: cannot fail.
+    write_extents(space, mem, output.extents, outputs)
 }
 
 /// `reservation_query` (§12.6) for the caller, written to `out`.
