@@ -62,7 +62,7 @@ pub fn build_all() -> Result<Built> {
     // Any bundle serves as the probe's initrd: the native kernel ignores it.
     let probe_initrd = out_dir().join("probe.initrd");
     std::fs::write(&probe_initrd, b"").map_err(|e| e.to_string())?;
-    crate::qemu::select_accel(&built.guest("native_syscall"), &probe_initrd);
+    crate::qemu::select_accel(&built.guest("native_bench"), &probe_initrd);
     Ok(built)
 }
 

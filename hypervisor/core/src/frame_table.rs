@@ -425,31 +425,34 @@ impl FrameTable {
     }
 
     /// Validates every entry of `mfn` as an L*level* table of `dom`, taking
-    /// their references, then writes the adjusted entries (and, for an L4,
-    /// the hypervisor's slots, M4). On failure every reference taken is
-    /// dropped again and the frame's contents are untouched.
+    /// their references, then writes the adjusted entries (USER forced on
+    /// and, for an L4, the hypervisor's slots, M4). On failure every
+    /// reference taken is dropped again and the frame's contents are
+    /// untouched.
     fn validate<M: PhysMemory>(&mut self, dom: DomainId, mfn: Mfn, level: u32, mem: &mut M) -> Result<(), Error> {
-        let mut stored = [0u64; ENTRIES];
         for index in 0..ENTRIES {
             if is_hypervisor_slot(level, index) {
-                stored[index] = self.hypervisor_slots[index - HYPERVISOR_L4_SLOTS.start].0;
                 continue;
             }
-            match self.acquire_entry(dom, level, mem.read_u64(mfn, index), mem) {
-                Ok(value) => stored[index] = value,
-                Err(_) => {
-                    for (done, &value) in stored[..index].iter().enumerate() {
-                        if !is_hypervisor_slot(level, done) {
-                            self.release_entry(level, value, mem);
-                        }
-                    }
-                    return Err(Error::Invalid);
+            if self.acquire_entry(dom, level, mem.read_u64(mfn, index), mem).is_err() {
+                for done in (0..index).filter(|&i| !is_hypervisor_slot(level, i)) {
+                    let entry = mem.read_u64(mfn, done);
+                    self.release_entry(level, entry, mem);
                 }
+                return Err(Error::Invalid);
             }
         }
-        for (index, &value) in stored.iter().enumerate() {
-            if mem.read_u64(mfn, index) != value {
-                mem.write_u64(mfn, index, value);
+        for index in 0..ENTRIES {
+            let old = mem.read_u64(mfn, index);
+            let new = if is_hypervisor_slot(level, index) {
+                self.hypervisor_slots[index - HYPERVISOR_L4_SLOTS.start].0
+            } else if Pte(old).is_present() {
+                old | PteFlags::USER.bits()
+            } else {
+                old
+            };
+            if new != old {
+                mem.write_u64(mfn, index, new);
             }
         }
         Ok(())

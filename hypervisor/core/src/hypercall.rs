@@ -360,6 +360,25 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_that_unmaps_its_own_requests_stops_there() {
+        let mut t = T::new();
+        // 40 updates in the data page; the first unmaps the data page. The
+        // first chunk is already read, so its entries all apply; the next
+        // chunk cannot be read.
+        let data_entry = l1_maddr(&t, 1);
+        let mut reqs = vec![MmuUpdate::pt_update(data_entry, 0)];
+        for i in 1..40 {
+            reqs.push(MmuUpdate::pt_update(l1_maddr(&t, 20 + i), t.mfn(20 + i).phys() | P));
+        }
+        let bytes: Vec<u8> = reqs.iter().flat_map(|r| [r.ptr.to_le_bytes(), r.val.to_le_bytes()].concat()).collect();
+        t.write(T::DATA, &bytes);
+        assert_eq!(t.result(H::MmuUpdate, [T::DATA, 40, 0, 0x7ff0, 0, 0]), Err(Error::BadAddress));
+        let applied = (1..40).filter(|&i| t.read_u64(T::L1 + (20 + i) * 8) != 0).count();
+        assert_eq!(applied, 31, "the first chunk of 32, less the unmapping entry itself");
+        t.audit();
+    }
+
+    #[test]
     fn update_va_mapping_flags_and_flushes() {
         let mut t = T::new();
         let frame = t.mfn(20).phys();

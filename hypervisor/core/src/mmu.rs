@@ -3,8 +3,8 @@
 //! memory map and the reservation calls.
 //!
 //! Each call's register arguments are decoded in `hypercall.rs`; here the
-//! structures behind its pointers are copied in whole (so a bad pointer
-//! fails before anything changes), then applied. The batches (`mmu_update`,
+//! structures behind its pointers are checked readable in whole (so a bad
+//! pointer fails before anything changes), then copied in and applied. The batches (`mmu_update`,
 //! `mmuext_op`) are the stated exception to "a failed call changes nothing":
 //! they stop at the first failing entry and report how many took effect.
 //! Every rule is enforced by the frame table; this layer only parses and
@@ -13,7 +13,7 @@
 use core::mem::{offset_of, size_of};
 
 use hypercall_abi::domid::domid;
-use hypercall_abi::memory::memory_consts::{EXTENT_ORDER_MAX, INVALID_FRAME, MMUEXT_OP_MAX, MMU_UPDATE_MAX, RESERVATION_MAX};
+use hypercall_abi::memory::memory_consts::{EXTENT_ORDER_MAX, INVALID_FRAME, RESERVATION_MAX};
 use hypercall_abi::memory::{
     MemoryKind, MemoryMapEntry, MmuUpdate, MmuUpdateCmd, MmuextCmd, MmuextOp, Reservation, ReservationExchange,
     ReservationInfo,
@@ -30,8 +30,6 @@ use crate::phys::PhysMemory;
 use crate::pte::{table_index, Pte, PteFlags};
 
 const PAGE: u64 = PAGE_SIZE as u64;
-const UPDATES_MAX: usize = usize_of(MMU_UPDATE_MAX);
-const OPS_MAX: usize = usize_of(MMUEXT_OP_MAX);
 const EXTENTS_MAX: usize = usize_of(RESERVATION_MAX);
 const ORDER_MAX: u32 = u32_of(EXTENT_ORDER_MAX);
 
@@ -106,6 +104,45 @@ fn report_done(dom: &Domain, mem: &mut impl PhysMemory, done: u64, completed: u3
 
 // ---- mmu_update ------------------------------------------------------------
 
+/// Entries a batch copies in at a time: the whole array is checked
+/// readable first, then read a chunk at a time as it is applied.
+const CHUNK_BYTES: usize = 512;
+
+/// Runs `apply` on each `SIZE`-byte record of the `count` at `at`, in
+/// order, stopping at the first failure; returns how many succeeded and
+/// the result. The array is probed readable before the first record is
+/// applied, so a bad pointer changes nothing; a record that unmaps the
+/// array's own pages stops the batch there with `BadAddress`.
+fn for_each_record<M: PhysMemory, const SIZE: usize>(
+    dom: &mut Domain,
+    mem: &mut M,
+    at: u64,
+    count: usize,
+    mut apply: impl FnMut(&mut Domain, &mut M, &[u8; SIZE]) -> Result<(), Error>,
+) -> (u32, Result<u64, Error>) {
+    let space = dom.space();
+    if let Err(e) = space.probe(mem, at, (count * SIZE) as u64, Access::Read) {
+        return (0, Err(e));
+    }
+    let mut chunk = [0u8; CHUNK_BYTES];
+    let per_chunk = CHUNK_BYTES / SIZE;
+    let mut completed = 0u32;
+    for first in (0..count).step_by(per_chunk) {
+        let n = per_chunk.min(count - first);
+        let bytes = &mut chunk[..n * SIZE];
+        if let Err(e) = dom.space().copy_from(mem, at + (first * SIZE) as u64, bytes) {
+            return (completed, Err(e));
+        }
+        for record in bytes.chunks_exact(SIZE) {
+            if let Err(e) = apply(dom, mem, record.try_into().expect("SIZE bytes")) {
+                return (completed, Err(e));
+            }
+            completed += 1;
+        }
+    }
+    (completed, Ok(0))
+}
+
 /// `mmu_update` (§12.2) of `count` entries at `reqs`, `count` already
 /// checked against `MEM_MMU_UPDATE_MAX`.
 pub fn mmu_update<M: PhysMemory>(
@@ -117,20 +154,11 @@ pub fn mmu_update<M: PhysMemory>(
     done: u64,
 ) -> Result<u64, Error> {
     const SIZE: usize = size_of::<MmuUpdate>();
-    let space = dom.space();
-    probe_done(space, mem, done)?;
-    let mut buf = [0u8; UPDATES_MAX * SIZE];
-    let bytes = &mut buf[..count * SIZE];
-    let mut completed = 0u32;
-    let mut result = space.copy_from(mem, reqs, bytes).map(|()| 0);
-    for entry in bytes.chunks_exact(SIZE).take_while(|_| result.is_ok()) {
+    probe_done(dom.space(), mem, done)?;
+    let (completed, result) = for_each_record::<M, SIZE>(dom, mem, reqs, count, |dom, mem, entry| {
         let req = MmuUpdate { ptr: u64_at(entry, offset_of!(MmuUpdate, ptr)), val: u64_at(entry, offset_of!(MmuUpdate, val)) };
-        if let Err(e) = apply_mmu_update(dom.id, machine, mem, req) {
-            result = Err(e);
-            break;
-        }
-        completed += 1;
-    }
+        apply_mmu_update(dom.id, machine, mem, req)
+    });
     report_done(dom, mem, done, completed)?;
     result
 }
@@ -208,25 +236,16 @@ pub fn mmuext_op<M: PhysMemory>(
     done: u64,
 ) -> Result<u64, Error> {
     const SIZE: usize = size_of::<MmuextOp>();
-    let space = dom.space();
-    probe_done(space, mem, done)?;
-    let mut buf = [0u8; OPS_MAX * SIZE];
-    let bytes = &mut buf[..count * SIZE];
-    let mut completed = 0u32;
-    let mut result = space.copy_from(mem, ops, bytes).map(|()| 0);
-    for op in bytes.chunks_exact(SIZE).take_while(|_| result.is_ok()) {
+    probe_done(dom.space(), mem, done)?;
+    let (completed, result) = for_each_record::<M, SIZE>(dom, mem, ops, count, |dom, mem, op| {
         let op = MmuextOp {
             cmd: u32_at(op, offset_of!(MmuextOp, cmd)),
             reserved0: u32_at(op, offset_of!(MmuextOp, reserved0)),
             arg1: u64_at(op, offset_of!(MmuextOp, arg1)),
             arg2: u64_at(op, offset_of!(MmuextOp, arg2)),
         };
-        if let Err(e) = apply_mmuext(dom, machine, mem, op) {
-            result = Err(e);
-            break;
-        }
-        completed += 1;
-    }
+        apply_mmuext(dom, machine, mem, op)
+    });
     report_done(dom, mem, done, completed)?;
     result
 }
