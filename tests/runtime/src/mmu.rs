@@ -87,7 +87,7 @@ pub fn memory_map(buf: &mut [MemoryMapEntry]) -> Result<u64, Error> {
 pub fn reservation(extents: &mut [u64]) -> Reservation {
     Reservation {
         extents: extents.as_mut_ptr() as u64,
-        nr_extents: extents.len() as u32,
+        nr_extents: u32::try_from(extents.len()).expect("at most RESERVATION_MAX extents"),
         extent_order: 0,
         address_bits: 0,
         domid: domid::SELF,
@@ -193,7 +193,7 @@ impl<'a> Memory<'a> {
         for l in (level..=4).rev() {
             let index = (va >> (12 + 9 * (l - 1))) & 511;
             if l == level {
-                return table << 12 | index * 8;
+                return (table << 12) | (index * 8);
             }
             let entry = peek(Self::va(self.m2p(table)) + index * 8);
             table = (entry & pte::FRAME) >> 12;

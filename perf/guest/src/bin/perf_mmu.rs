@@ -51,8 +51,8 @@ fn main(start: &StartInfo) -> ! {
     // SAFETY: single-threaded; BATCHES is used only here.
     let batches = unsafe { &mut *core::ptr::addr_of_mut!(BATCHES) };
     for (b, run) in [RUN_A, RUN_B].into_iter().enumerate() {
-        for i in 0..512 {
-            batches[b][i as usize] = MmuUpdate::pt_update(mem.mfn(window) << 12 | i * 8, mem.mfn(run + i) << 12 | RW);
+        for (i, slot) in (0u64..).zip(batches[b].iter_mut()) {
+            *slot = MmuUpdate::pt_update((mem.mfn(window) << 12) | (i * 8), (mem.mfn(run + i) << 12) | RW);
         }
     }
     let mut failures = 0u32;

@@ -33,9 +33,9 @@ fn main(start: &StartInfo) -> ! {
     // SAFETY: single-threaded; BATCH is used only here.
     let batch = unsafe { &mut *core::ptr::addr_of_mut!(BATCH) };
     let fill = |batch: &mut [MmuUpdate; 513], reverse: bool| {
-        for i in 0..512 {
+        for (i, slot) in (0u64..512).zip(batch.iter_mut()) {
             let pfn = if reverse { FIRST + 511 - i } else { FIRST + i };
-            batch[i as usize] = MmuUpdate::pt_update(mem.mfn(table) << 12 | i * 8, mem.mfn(pfn) << 12 | RW);
+            *slot = MmuUpdate::pt_update((mem.mfn(table) << 12) | (i * 8), (mem.mfn(pfn) << 12) | RW);
         }
     };
     fill(batch, false);

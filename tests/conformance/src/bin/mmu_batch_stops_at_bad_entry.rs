@@ -30,7 +30,7 @@ fn main(start: &StartInfo) -> ! {
     // SAFETY: single-threaded; BATCH is used only here.
     let batch = unsafe { &mut *core::ptr::addr_of_mut!(BATCH) };
     for (i, u) in batch.iter_mut().enumerate() {
-        *u = MmuUpdate::pt_update(mem.mfn(table) << 12 | i as u64 * 8, mem.mfn(FIRST + i as u64) << 12 | RO);
+        *u = MmuUpdate::pt_update((mem.mfn(table) << 12) | (i as u64 * 8), (mem.mfn(FIRST + i as u64) << 12) | RO);
     }
     batch[299].val = l4 << 12 | RW;
     let (done, r) = mmu::mmu_update(&batch[..]);

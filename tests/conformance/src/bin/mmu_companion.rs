@@ -37,13 +37,13 @@ fn main(start: &StartInfo) -> ! {
     for pfn in 0..start.first_free_pfn {
         let mfn = mem.mfn(pfn);
         check!(mem.m2p(mfn) == pfn, "m2p of our frame {:#x}", mfn);
-        let entry = mem.read_entry(l1 << 12 | pfn * 8);
+        let entry = mem.read_entry((l1 << 12) | (pfn * 8));
         check!(entry & pte::FRAME == mfn << 12, "pfn {} mapped to {:#x}", pfn, entry);
         let is_table = (pt_pfn..pt_pfn + start.nr_pt_frames).contains(&pfn);
         check!(!is_table || entry & pte::RW == 0, "table pfn {} writable", pfn);
     }
     for pfn in start.first_free_pfn..512 {
-        check!(mem.read_entry(l1 << 12 | pfn * 8) == 0, "pfn {} mapped", pfn);
+        check!(mem.read_entry((l1 << 12) | (pfn * 8)) == 0, "pfn {} mapped", pfn);
     }
     for pfn in start.first_free_pfn..start.nr_pages {
         check!(mem.m2p(mem.mfn(pfn)) == pfn, "m2p of pfn {}", pfn);

@@ -23,7 +23,7 @@ fn main(start: &StartInfo) -> ! {
     let own_l3 = peek(start.pt_base + 511 * 8) & pte::FRAME;
     let a_d = pte::ACCESSED | pte::DIRTY;
     for slot in FIRST..=LAST {
-        let at = l4 << 12 | slot * 8;
+        let at = (l4 << 12) | (slot * 8);
         let before = peek(start.pt_base + slot * 8);
         for value in [0, before, own_l3 | RW] {
             let r = mmu::mmu_update(&[MmuUpdate::pt_update(at, value)]);

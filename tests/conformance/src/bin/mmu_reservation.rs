@@ -55,7 +55,7 @@ fn main(start: &StartInfo) -> ! {
     let mut output = [first];
     let res = |extents: &mut [u64], order| Reservation {
         extents: extents.as_mut_ptr() as u64,
-        nr_extents: extents.len() as u32,
+        nr_extents: u32::try_from(extents.len()).expect("a few extents"),
         extent_order: order,
         address_bits: 0,
         domid: domid::SELF,
@@ -65,10 +65,10 @@ fn main(start: &StartInfo) -> ! {
     let r = mmu::reservation_exchange(&mut x);
     check!(r == Ok(0) && x.nr_exchanged == 8, "exchange: {:?}, {} exchanged", r, x.nr_exchanged);
     let extent = output[0];
-    check!(extent % 8 == 0, "extent {:#x} not aligned", extent);
-    for k in 0..8 {
+    check!(extent.is_multiple_of(8), "extent {:#x} not aligned", extent);
+    for (k, &input) in (0u64..).zip(inputs.iter()) {
         check!(mem.m2p(extent + k) == first + k, "m2p of {:#x}", extent + k);
-        check!(mem.m2p(inputs[k as usize]) == INVALID_FRAME, "input {:#x} still ours", inputs[k as usize]);
+        check!(mem.m2p(input) == INVALID_FRAME, "input {:#x} still ours", input);
         set_p2m(start, first + k, extent + k);
         check!(mem.map(first + k, RW) == Ok(0), "map extent page {}", k);
     }

@@ -26,9 +26,8 @@ fn main(start: &StartInfo) -> ! {
     // Entry 5 of each upper table is free; the value names a table of the
     // right level (the one below on the way to IMAGE_BASE), so only the
     // refused bit is wrong.
-    let upper: [(u64, u64); 3] = core::array::from_fn(|i| {
-        let level = 4 - i as u32;
-        (mem.entry_maddr(IMAGE_BASE, level) & !0xfff | 5 * 8, mem.entry_maddr(IMAGE_BASE, level - 1) & !0xfff)
+    let upper: [(u64, u64); 3] = [4, 3, 2].map(|level| {
+        ((mem.entry_maddr(IMAGE_BASE, level) & !0xfff) | (5 * 8), mem.entry_maddr(IMAGE_BASE, level - 1) & !0xfff)
     });
     let refused = |at: u64, value: u64, what: &str| {
         let r = mmu::mmu_update(&[MmuUpdate::pt_update(at, value)]);

@@ -19,12 +19,12 @@ veneer_guest::expect!(b"pass");
 fn main(start: &StartInfo) -> ! {
     let mem = Memory::new(start);
     // The bootstrap tables on the way to IMAGE_BASE, level 4 down to 1.
-    let tables: [u64; 4] = core::array::from_fn(|i| mem.entry_maddr(IMAGE_BASE, 4 - i as u32) >> 12);
+    let tables: [u64; 4] = [4, 3, 2, 1].map(|level| mem.entry_maddr(IMAGE_BASE, level) >> 12);
     // Entry 5 of each is free (the image is at index 0 of L2 and L1,
     // 511 of the L4 and 510 of the L3).
     for (i, &table) in tables.iter().enumerate() {
         let level = 4 - i;
-        let slot = table << 12 | 5 * 8;
+        let slot = (table << 12) | (5 * 8);
         for flags in [RO, RW] {
             let r = mmu::mmu_update(&[MmuUpdate::pt_update(slot, table << 12 | flags)]);
             if level == 1 && flags == RO {

@@ -23,7 +23,7 @@ fn main(start: &StartInfo) -> ! {
     // page tables. Entry 5 of each upper table is free.
     let base = mem.mfn(0) << 12 & !((2 << 20) - 1);
     for level in 2..=4u32 {
-        let at = mem.entry_maddr(IMAGE_BASE, level) & !0xfff | 5 * 8;
+        let at = (mem.entry_maddr(IMAGE_BASE, level) & !0xfff) | (5 * 8);
         let r = mmu::mmu_update(&[MmuUpdate::pt_update(at, base | RW | pte::PSE)]);
         check!(r == (0, Err(Error::Invalid)), "PSE in an L{} entry: {:?}", level, r);
         check!(mem.read_entry(at) == 0, "L{} entry changed", level);

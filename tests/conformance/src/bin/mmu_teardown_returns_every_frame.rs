@@ -39,7 +39,7 @@ fn main(start: &StartInfo) -> ! {
     check!(mmu::mmu_update(&[hook]) == (1, Ok(0)), "hook");
     for i in 0..64u64 {
         let flags = if i % 2 == 0 { RW } else { RO };
-        let u = MmuUpdate::pt_update(mem.mfn(table) << 12 | i * 8, mem.mfn(1024 + i / 2) << 12 | flags);
+        let u = MmuUpdate::pt_update((mem.mfn(table) << 12) | (i * 8), (mem.mfn(1024 + i / 2) << 12) | flags);
         check!(mmu::mmu_update(&[u]) == (1, Ok(0)), "mapping {}", i);
     }
     // Give a frame back and take one.
