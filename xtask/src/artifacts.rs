@@ -69,8 +69,10 @@ pub fn build_all() -> Result<Built> {
 /// Runs the host unit tests (the workspace's default members), echoing
 /// their output, and counts tests from libtest's summary lines.
 pub fn host_tests() -> Result<Tally> {
+    // --no-fail-fast: a failing crate must not keep the others' tests from
+    // running and being counted.
     let mut child = cargo()
-        .args(["test", "--workspace", "--exclude", "xtask"])
+        .args(["test", "--no-fail-fast", "--workspace", "--exclude", "xtask"])
         .args(BARE_METAL_PACKAGES.iter().flat_map(|p| ["--exclude", p]))
         .arg("--exclude")
         .arg("veneer-guest")

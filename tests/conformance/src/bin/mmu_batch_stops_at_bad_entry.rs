@@ -14,6 +14,7 @@ use veneer_guest::{check, StartInfo, IMAGE_BASE};
 
 veneer_guest::entry!(main);
 veneer_guest::expect!(b"pass");
+veneer_guest::beside!(b"mmu_companion");
 
 const WINDOW: u64 = IMAGE_BASE + (2 << 20);
 const FIRST: u64 = 1024;

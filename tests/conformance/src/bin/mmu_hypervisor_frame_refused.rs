@@ -14,6 +14,7 @@ use veneer_guest::{check, StartInfo};
 
 veneer_guest::entry!(main);
 veneer_guest::expect!(b"pass");
+veneer_guest::beside!(b"mmu_companion");
 
 fn attack(window: u64, mfn: u64) {
     for flags in [RO, RW] {

@@ -13,6 +13,7 @@ use veneer_guest::{check, StartInfo, IMAGE_BASE};
 
 veneer_guest::entry!(main);
 veneer_guest::expect!(b"pass");
+veneer_guest::beside!(b"mmu_companion");
 
 const FIRST: u64 = memory_consts::HYPERVISOR_L4_FIRST_SLOT;
 const LAST: u64 = memory_consts::HYPERVISOR_L4_LAST_SLOT;

@@ -15,6 +15,7 @@ use veneer_guest::{check, hypercall, StartInfo};
 
 veneer_guest::entry!(main);
 veneer_guest::expect!(b"pass");
+veneer_guest::beside!(b"mmu_companion");
 
 const SELF: u64 = domid::SELF as u64;
 

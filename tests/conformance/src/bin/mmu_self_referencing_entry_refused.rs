@@ -15,6 +15,7 @@ use veneer_guest::{check, StartInfo, IMAGE_BASE};
 
 veneer_guest::entry!(main);
 veneer_guest::expect!(b"pass");
+veneer_guest::beside!(b"mmu_companion");
 
 fn main(start: &StartInfo) -> ! {
     let mem = Memory::new(start);

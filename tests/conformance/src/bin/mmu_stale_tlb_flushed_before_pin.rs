@@ -15,6 +15,7 @@ use veneer_guest::{check, println, StartInfo};
 
 veneer_guest::entry!(main);
 veneer_guest::expect!(b"stopped #PF (vector 14, error 0x6)");
+veneer_guest::beside!(b"mmu_companion");
 
 fn main(start: &StartInfo) -> ! {
     let mut mem = Memory::new(start);

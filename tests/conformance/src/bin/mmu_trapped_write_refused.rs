@@ -10,6 +10,7 @@ use veneer_guest::{println, StartInfo, IMAGE_BASE};
 
 veneer_guest::entry!(main);
 veneer_guest::expect!(b"stopped #PF (vector 14, error 0x7)");
+veneer_guest::beside!(b"mmu_companion");
 
 fn main(start: &StartInfo) -> ! {
     let mut mem = Memory::new(start);
