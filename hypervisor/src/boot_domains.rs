@@ -59,8 +59,7 @@ fn build_one(id: DomainId, cfg: &DomainConfig<'_>, bundle: &Bundle<'_>, hv: &mut
         abi: AbiVersion::CURRENT,
         features: FEATURES,
     };
-    let slots = hv.tables.slots(&hv.mem);
-    let domain = domain_builder::build(&spec, &slots, &mut hv.frames, &mut hv.mem).map_err(|e| format!("{e}"))?;
+    let domain = domain_builder::build(&spec, &mut hv.machine, &mut hv.mem).map_err(|e| format!("{e}"))?;
     log::info!(
         "{} \"{}\": built: {} MiB, image {:#x}..{:#x}, entry {:#x}",
         id, cfg.name, cfg.memory_bytes >> 20, image.virt_start, image.virt_end, image.entry

@@ -93,15 +93,7 @@ extern "C" fn boot_main(start_info: u64) -> ! {
     let bundle_bytes = unsafe {
         core::slice::from_raw_parts(phys_to_virt(bundle.start) as *const u8, (bundle.end - bundle.start) as usize)
     };
-    let mut hv = hypervisor::Hypervisor {
-        frames,
-        mem,
-        tables,
-        cpu: features,
-        ready: Default::default(),
-        current: None,
-        all_clean: true,
-    };
+    let mut hv = hypervisor::Hypervisor::new(frames, mem, tables, features);
     boot_domains::build_all(bundle_bytes, &mut hv);
     hypervisor::start(hv)
 }

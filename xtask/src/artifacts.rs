@@ -59,7 +59,7 @@ pub fn build_all() -> Result<Built> {
     }
     std::fs::create_dir_all(out_dir()).map_err(|e| e.to_string())?;
     let built = built_paths();
-    crate::qemu::select_accel(&built.guest("native_syscall"), &empty_initrd()?);
+    crate::qemu::select_accel(&built.guest("native_bench"), &empty_initrd()?);
     Ok(built)
 }
 
@@ -73,8 +73,10 @@ pub fn empty_initrd() -> Result<PathBuf> {
 /// Runs the host unit tests (the workspace's default members), echoing
 /// their output, and counts tests from libtest's summary lines.
 pub fn host_tests() -> Result<Tally> {
+    // --no-fail-fast: a failing crate must not keep the others' tests from
+    // running and being counted.
     let mut child = cargo()
-        .args(["test", "--workspace", "--exclude", "xtask"])
+        .args(["test", "--no-fail-fast", "--workspace", "--exclude", "xtask"])
         .args(BARE_METAL_PACKAGES.iter().flat_map(|p| ["--exclude", p]))
         .arg("--exclude")
         .arg("veneer-guest")

@@ -1,12 +1,13 @@
 //! `make bench`: every workload run natively and on Veneer in the same run,
 //! interleaved (native, Veneer, native, ...), several runs each.
 //!
-//! A workload is a native kernel (booted directly by QEMU through Veneer's
-//! own PVH entry) and a Veneer guest that do the same operation with the
-//! same timing loop (`perf/measure`) and print the same `bench <metric>`
-//! lines. For each metric the harness reports the median of the runs'
-//! medians, their spread, and the ratio Veneer/native; it warns when the
-//! spread is too wide to trust a ratio. Results go to
+//! The native side is one kernel (`perf/native`, booted directly by QEMU
+//! through Veneer's own PVH entry) that does every operation the native
+//! way; the Veneer side is one boot of each benchmark guest. Both use the
+//! same timing loop (`perf/measure`) and print `bench <metric>` lines; each
+//! row pairs a native metric with a Veneer one. For each row the harness
+//! reports the median of the runs' medians, their spread, and the ratio
+//! Veneer/native; it warns when the spread is too wide to trust a ratio. Results go to
 //! `target/veneer/bench/results.{json,csv}` with the machine, QEMU and
 //! software versions and every sample, and `ratios.png` is plotted from them.
 
@@ -20,21 +21,33 @@ use crate::bundle;
 use crate::qemu::{self, Qemu, RunStatus};
 use crate::Result;
 
+/// The native kernel: every native metric comes from one boot of it.
+const NATIVE_KERNEL: &str = "native_bench";
+
 /// One operation measured on both sides.
-struct Workload {
-    /// Binary of the native kernel.
+struct Row {
+    label: &'static str,
     native: &'static str,
-    /// Guest binary run on Veneer.
     veneer: &'static str,
-    /// Metrics both print, with their table labels.
-    metrics: &'static [(&'static str, &'static str)],
+    /// The guest that prints the Veneer metric.
+    guest: &'static str,
 }
 
-const WORKLOADS: &[Workload] = &[Workload {
-    native: "native_syscall",
-    veneer: "perf_hypercall",
-    metrics: &[("kernel_entry_round_trip", "syscall / hypercall round trip")],
-}];
+const ROWS: &[Row] = &[
+    Row { label: "syscall / hypercall round trip", native: "native_syscall_round_trip", veneer: "hypercall_round_trip", guest: "perf_hypercall" },
+    Row { label: "PTE update, batch 1, per entry", native: "native_pte_write_1", veneer: "mmu_update_1", guest: "perf_mmu" },
+    Row { label: "PTE update, batch 16, per entry", native: "native_pte_write_16", veneer: "mmu_update_16", guest: "perf_mmu" },
+    Row { label: "PTE update, batch 512, per entry", native: "native_pte_write_512", veneer: "mmu_update_512", guest: "perf_mmu" },
+    Row { label: "full L1: pin vs native fill", native: "native_l1_fill", veneer: "pin_l1_full", guest: "perf_mmu" },
+    Row { label: "new base pointer vs mov cr3", native: "native_cr3_write", veneer: "new_baseptr", guest: "perf_mmu" },
+];
+
+/// The Veneer guests the rows need, each booted once per run.
+fn guests() -> Vec<&'static str> {
+    let mut g: Vec<&str> = ROWS.iter().map(|r| r.guest).collect();
+    g.dedup();
+    g
+}
 
 /// A ratio is not trusted when the runs' medians spread more than this
 /// fraction around their median.
@@ -68,6 +81,8 @@ struct Sample {
 /// One boot: its metric lines and the time from QEMU's start to the
 /// kernel's first line.
 struct Boot {
+    /// Which kernel or guest printed them.
+    guest: &'static str,
     lines: Vec<(String, [u64; 3])>,
     entry: Duration,
 }
@@ -98,7 +113,7 @@ fn boot(kernel: &Path, initrd: &Path, log: &Path) -> Result<Boot> {
     }
     let text = std::fs::read_to_string(log).map_err(|e| e.to_string())?;
     let lines = text.lines().filter_map(parse_line).collect();
-    Ok(Boot { lines, entry: entry.ok_or_else(|| format!("no `bench entered` line (log {})", log.display()))? })
+    Ok(Boot { guest: "", lines, entry: entry.ok_or_else(|| format!("no `bench entered` line (log {})", log.display()))? })
 }
 
 /// Parses `bench <metric> median=<n> min=<n> max=<n> unit=cycles`.
@@ -121,7 +136,7 @@ fn median(v: &mut [u64]) -> u64 {
     v[v.len() / 2]
 }
 
-struct Row {
+struct Summary {
     label: String,
     unit: &'static str,
     native: u64,
@@ -130,7 +145,7 @@ struct Row {
     veneer_spread: f64,
 }
 
-impl Row {
+impl Summary {
     fn ratio(&self) -> f64 {
         self.veneer as f64 / self.native.max(1) as f64
     }
@@ -142,8 +157,8 @@ fn spread(v: &[u64]) -> f64 {
     (s[s.len() - 1] - s[0]) as f64 / m
 }
 
-fn summarize(label: &str, unit: &'static str, native: &[u64], veneer: &[u64]) -> Row {
-    Row {
+fn summarize(label: &str, unit: &'static str, native: &[u64], veneer: &[u64]) -> Summary {
+    Summary {
         label: label.into(),
         unit,
         native: median(&mut native.to_vec()),
@@ -184,7 +199,7 @@ fn json_str(s: &str) -> String {
     out
 }
 
-fn write_results(dir: &Path, runs: usize, samples: &[Sample], entries: &[(Side, Duration)], rows: &[Row]) -> Result<()> {
+fn write_results(dir: &Path, runs: usize, samples: &[Sample], entries: &[(Side, usize, Duration)], rows: &[Summary]) -> Result<()> {
     let accel = if qemu::kvm_usable() { "kvm" } else { "tcg" };
     let mut j = String::from("{\n");
     writeln!(j, "  \"machine\": {{\"cpu\": {}, \"cpus\": {}, \"accel\": {}}},", json_str(&cpu_model()), std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1), json_str(accel)).unwrap();
@@ -195,7 +210,7 @@ fn write_results(dir: &Path, runs: usize, samples: &[Sample], entries: &[(Side, 
     let body: Vec<String> = samples
         .iter()
         .map(|s| format!("    {{\"metric\": {}, \"side\": \"{}\", \"run\": {}, \"median\": {}, \"min\": {}, \"max\": {}, \"unit\": \"cycles\"}}", json_str(s.metric), s.side.name(), s.run, s.median, s.min, s.max))
-        .chain(entries.iter().enumerate().map(|(i, (side, d))| format!("    {{\"metric\": \"qemu_start_to_entry\", \"side\": \"{}\", \"run\": {}, \"median\": {}, \"unit\": \"us\"}}", side.name(), i / 2, d.as_micros())))
+        .chain(entries.iter().map(|(side, run, d)| format!("    {{\"metric\": \"qemu_start_to_entry\", \"side\": \"{}\", \"run\": {}, \"median\": {}, \"unit\": \"us\"}}", side.name(), run, d.as_micros())))
         .collect();
     j += &body.join(",\n");
     j += "\n  ],\n  \"summary\": [\n";
@@ -211,8 +226,8 @@ fn write_results(dir: &Path, runs: usize, samples: &[Sample], entries: &[(Side, 
     for s in samples {
         writeln!(csv, "{},{},{},{},{},{},cycles", s.metric, s.side.name(), s.run, s.median, s.min, s.max).unwrap();
     }
-    for (i, (side, d)) in entries.iter().enumerate() {
-        writeln!(csv, "qemu_start_to_entry,{},{},{},,,us", side.name(), i / 2, d.as_micros()).unwrap();
+    for (side, run, d) in entries {
+        writeln!(csv, "qemu_start_to_entry,{},{},{},,,us", side.name(), run, d.as_micros()).unwrap();
     }
     std::fs::write(dir.join("results.csv"), csv).map_err(|e| e.to_string())?;
     Ok(())
@@ -234,32 +249,44 @@ pub fn run(runs: usize) -> Result<()> {
     let dir: PathBuf = artifacts::out_dir().join("bench");
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let mut samples = Vec::new();
-    let mut entries = Vec::new();
+    let mut entries: Vec<(Side, usize, Duration)> = Vec::new();
+    let mut record = |b: &Boot, side: Side, run: usize, log: &Path| -> Result<()> {
+        for row in ROWS {
+            let metric = match side {
+                Side::Native => row.native,
+                Side::Veneer if b.guest == row.guest => row.veneer,
+                Side::Veneer => continue,
+            };
+            let [median, min, max] = b
+                .lines
+                .iter()
+                .find(|(m, _)| m == metric)
+                .map(|x| x.1)
+                .ok_or_else(|| format!("no `bench {metric}` line in {}", log.display()))?;
+            samples.push(Sample { metric, side, run, median, min, max });
+        }
+        Ok(())
+    };
     for run in 0..runs {
-        for w in WORKLOADS {
-            for side in [Side::Native, Side::Veneer] {
-                let log = dir.join(format!("{}-{}-{run}.log", w.veneer, side.name()));
-                let b = match side {
-                    Side::Native => boot(&built.guest(w.native), &artifacts::empty_initrd()?, &log),
-                    Side::Veneer => boot(&built.hypervisor, &bundle::single(&built, w.veneer, "16M", "")?, &log),
-                }
-                .map_err(|e| format!("{} ({}): {e}", w.veneer, side.name()))?;
-                for (metric, _) in w.metrics {
-                    let [median, min, max] = b.lines.iter().find(|(m, _)| m == metric).map(|x| x.1).ok_or_else(|| format!("{}: no `bench {metric}` line in {}", side.name(), log.display()))?;
-                    samples.push(Sample { metric, side, run, median, min, max });
-                }
-                entries.push((side, b.entry));
-            }
+        let log = dir.join(format!("native-{run}.log"));
+        let mut b = boot(&built.guest(NATIVE_KERNEL), &artifacts::empty_initrd()?, &log).map_err(|e| format!("native: {e}"))?;
+        b.guest = NATIVE_KERNEL;
+        record(&b, Side::Native, run, &log)?;
+        entries.push((Side::Native, run, b.entry));
+        for guest in guests() {
+            let log = dir.join(format!("{guest}-{run}.log"));
+            let mut b = boot(&built.hypervisor, &bundle::single(&built, guest, "16M", "")?, &log).map_err(|e| format!("{guest}: {e}"))?;
+            b.guest = guest;
+            record(&b, Side::Veneer, run, &log)?;
+            entries.push((Side::Veneer, run, b.entry));
         }
     }
     let mut rows = Vec::new();
-    for w in WORKLOADS {
-        for (metric, label) in w.metrics {
-            let pick = |side| samples.iter().filter(|s| s.metric == *metric && s.side == side).map(|s| s.median).collect::<Vec<_>>();
-            rows.push(summarize(label, "cycles", &pick(Side::Native), &pick(Side::Veneer)));
-        }
+    for row in ROWS {
+        let pick = |side, metric| samples.iter().filter(|s| s.side == side && s.metric == metric).map(|s| s.median).collect::<Vec<_>>();
+        rows.push(summarize(row.label, "cycles", &pick(Side::Native, row.native), &pick(Side::Veneer, row.veneer)));
     }
-    let pick_entry = |side| entries.iter().filter(|e| e.0 == side).map(|e| e.1.as_micros() as u64).collect::<Vec<_>>();
+    let pick_entry = |side| entries.iter().filter(|e| e.0 == side).map(|e| e.2.as_micros() as u64).collect::<Vec<_>>();
     rows.push(summarize("QEMU start to first line", "us", &pick_entry(Side::Native), &pick_entry(Side::Veneer)));
 
     println!();

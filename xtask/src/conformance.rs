@@ -13,12 +13,20 @@
 //!   command line): the hypervisor's own fault is reported with every
 //!   register and QEMU stops with "hypervisor failed" (status 35).
 //!
-//! In the last three the bundle carries a second domain, `witness` (the
+//! In the last three the bundle carries a further domain, `witness` (the
 //! `hello` guest), which must still run and power off cleanly: the
 //! hypervisor and other domains go on. QEMU must then report "some domain
-//! failed" (status 37). In every case a missing line, a timeout, a
-//! hypervisor failure or a reset is a failure. Serial logs are kept in
-//! `target/veneer/conformance/`.
+//! failed" (status 37).
+//!
+//! A guest may also name a companion with `veneer_guest::beside!`: it is
+//! domain 2, built before the test runs (so it exists beside it) and run
+//! after it, and must power off cleanly — the proof that what the test did
+//! against another domain left it unharmed.
+//!
+//! Every run must end with the hypervisor's `frames: all N free again`
+//! line: every domain's teardown returned every frame it took. In every
+//! case a missing line, a timeout, a hypervisor failure or a reset is a
+//! failure. Serial logs are kept in `target/veneer/conformance/`.
 
 use std::path::Path;
 
@@ -69,12 +77,14 @@ struct Case {
     kernel: Option<Vec<u8>>,
     kernel_name: Option<String>,
     expect: Expect,
+    /// The guest booted beside it, if it names one.
+    beside: Option<String>,
 }
 
-/// Reads the `.veneer.expect` section, if the guest has one.
-fn expectation(elf_bytes: &[u8]) -> Result<Option<String>> {
+/// Reads the text of section `name`, if the guest has one.
+fn section_text(elf_bytes: &[u8], name: &str) -> Result<Option<String>> {
     let file = ElfBytes::<AnyEndian>::minimal_parse(elf_bytes).map_err(|e| e.to_string())?;
-    let Some(sh) = file.section_header_by_name(".veneer.expect").map_err(|e| e.to_string())? else {
+    let Some(sh) = file.section_header_by_name(name).map_err(|e| e.to_string())? else {
         return Ok(None);
     };
     let (data, _) = file.section_data(&sh).map_err(|e| e.to_string())?;
@@ -91,8 +101,9 @@ fn guest_cases(built: &Built) -> Result<Vec<Case>> {
     let mut cases = Vec::new();
     for name in names {
         let bytes = bundle::read_guest(built, &name)?;
-        if let Some(e) = expectation(&bytes)? {
-            cases.push(Case { expect: Expect::parse(&e)?, name, hypervisor_cmdline: None, kernel: Some(bytes), kernel_name: None });
+        if let Some(e) = section_text(&bytes, ".veneer.expect")? {
+            let beside = section_text(&bytes, ".veneer.beside")?;
+            cases.push(Case { expect: Expect::parse(&e)?, name, hypervisor_cmdline: None, kernel: Some(bytes), kernel_name: None, beside });
         }
     }
     Ok(cases)
@@ -128,6 +139,7 @@ fn broken_image_cases(built: &Built) -> Result<Vec<Case>> {
         kernel: Some(kernel),
         kernel_name: None,
         expect: Expect::Refused(reason.into()),
+        beside: None,
     };
     Ok(vec![
         case("image_malformed_truncated", hello[..100].to_vec(), "malformed ELF"),
@@ -149,6 +161,7 @@ fn broken_image_cases(built: &Built) -> Result<Vec<Case>> {
             kernel: None,
             kernel_name: Some("missing.elf".into()),
             expect: Expect::Refused("kernel `missing.elf` is not in the boot bundle".into()),
+            beside: None,
         },
         // A page fault in hypervisor context is reported with vector, error
         // code, RIP, CR2 and the registers, and the machine stops with the
@@ -158,6 +171,7 @@ fn broken_image_cases(built: &Built) -> Result<Vec<Case>> {
             hypervisor_cmdline: Some("veneer.selftest=page-fault"),
             kernel: Some(hello),
             kernel_name: None,
+            beside: None,
             expect: Expect::HypervisorFatal(
                 [
                     "FATAL: #PF (vector 14) in hypervisor, error code 0x0",
@@ -181,6 +195,10 @@ fn run_case(built: &Built, case: &Case, log: &Path) -> Result<()> {
         domain.kernel_name = k.clone();
     }
     let mut domains = vec![domain];
+    if let Some(companion) = &case.beside {
+        domains.push(DomainEntry::new(companion, bundle::read_guest(built, companion)?, MEMORY));
+    }
+    let witness_id = format!("d{}", domains.len() + 1);
     if case.expect != Expect::Pass {
         domains.push(DomainEntry::new(WITNESS, bundle::read_guest(built, "hello")?, MEMORY));
     }
@@ -212,11 +230,21 @@ fn run_case(built: &Built, case: &Case, log: &Path) -> Result<()> {
     if let Some(failure) = text.lines().find(|l| l.contains("Test result: FAILURE")) {
         return Err(failure.trim().into());
     }
+    if !text.lines().any(|l| l.starts_with("(veneer) frames: all ") && l.contains(" free again")) {
+        return Err("no `frames: all N free again` line: teardown did not return every frame".into());
+    }
     let line_for = |dom: &str, name: &str| {
         let prefix = format!("(veneer) {dom} \"{name}\": ");
         text.lines().filter_map(|l| l.trim_end().strip_prefix(&prefix)).filter(|l| !l.starts_with("starting") && !l.starts_with("built")).next_back().map(String::from)
     };
     let end = line_for("d1", &case.name).ok_or("no line from the hypervisor on how the domain ended")?;
+    if let Some(companion) = &case.beside {
+        match line_for("d2", companion) {
+            Some(c) if c == "powered off (code 0)" => {}
+            Some(c) => return Err(format!("the domain beside it, {companion}, ended: {c}")),
+            None => return Err(format!("the domain beside it, {companion}, never ended")),
+        }
+    }
     match &case.expect {
         Expect::Pass => {
             if !text.lines().any(|l| l.trim_end() == "Test result: SUCCESS") {
@@ -243,7 +271,7 @@ fn run_case(built: &Built, case: &Case, log: &Path) -> Result<()> {
             }
         }
     }
-    match line_for("d2", WITNESS) {
+    match line_for(&witness_id, WITNESS) {
         Some(w) if w == "powered off (code 0)" => {}
         Some(w) => return Err(format!("the witness domain ended: {w}")),
         None => return Err("the witness domain never ended: the hypervisor did not go on".into()),

@@ -1,15 +1,18 @@
 //! Domains: what the hypervisor keeps for each guest, and how one ends.
 
 use alloc::string::String;
-use alloc::vec::Vec;
 use core::fmt;
 
-use crate::addr::Mfn;
-use crate::frame_allocator::{FrameAllocator, FreeError};
-use crate::guest_memory::AddressSpace;
-use crate::vcpu::GuestRegisters;
+use hypercall_abi::memory::memory_consts::INVALID_FRAME;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+use crate::addr::Mfn;
+use crate::frame_table::Leaked;
+use crate::guest_memory::AddressSpace;
+use crate::machine::MachineMemory;
+use crate::phys::PhysMemory;
+use crate::vcpu::Vcpu;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct DomainId(pub u32);
 
 impl fmt::Display for DomainId {
@@ -82,15 +85,44 @@ impl fmt::Display for Outcome {
 pub struct Domain {
     pub id: DomainId,
     pub name: String,
-    /// Pseudo-physical to machine: frame `i` of the domain is `p2m[i]`.
-    pub p2m: Vec<Mfn>,
-    pub space: AddressSpace,
-    pub vcpu: GuestRegisters,
+    /// Frames the domain owns now, its shared-info page aside.
+    pub nr_pages: u64,
+    /// The most frames it may own (`reservation_increase` stops there).
+    pub max_pages: u64,
+    /// Its shared-info page (SPEC §8): owned, typed `SharedInfo` for the
+    /// domain's whole life, outside its pseudo-physical space.
+    pub shared_info: Mfn,
+    pub vcpu: Vcpu,
 }
 
 impl Domain {
-    /// Gives every frame of the domain back to the allocator.
-    pub fn release(self, frames: &mut FrameAllocator) -> Result<(), FreeError> {
-        self.p2m.into_iter().try_for_each(|mfn| frames.free(mfn))
+    /// vCPUs the domain has; vCPU 0 is the one that runs.
+    pub const NR_VCPUS: u32 = 1;
+
+    /// The address space hypercall pointers are read in: the vCPU's kernel
+    /// base pointer.
+    pub fn space(&self) -> AddressSpace {
+        AddressSpace { l4: self.vcpu.kernel_base }
+    }
+
+    /// Releases every frame and reference of the domain: base pointers,
+    /// the shared-info registration, every pin (which takes every page
+    /// table down), then every frame, which goes back to the allocator with
+    /// its m2p entry invalidated. Returns the frames freed; a frame that
+    /// something still refers to is reported and kept (a bug, never a
+    /// guest's doing).
+    pub fn teardown(self, machine: &mut MachineMemory, mem: &mut impl PhysMemory) -> Result<u64, Leaked> {
+        let frames = &mut machine.frames;
+        frames.release_base(self.vcpu.kernel_base, mem);
+        if let Some(user) = self.vcpu.user_base {
+            frames.release_base(user, mem);
+        }
+        frames.release_special(self.shared_info, mem);
+        frames.unpin_all(self.id, mem);
+        let (allocator, m2p) = (&mut machine.allocator, &machine.m2p);
+        frames.release_all(self.id, |mfn| {
+            m2p.set(mem, mfn, INVALID_FRAME);
+            allocator.free(mfn).expect("a domain's frame came from the allocator");
+        })
     }
 }

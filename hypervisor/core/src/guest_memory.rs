@@ -74,7 +74,7 @@ impl AddressSpace {
     /// the frames that back it, once the whole range has been found
     /// readable: on failure `f` has seen nothing.
     pub fn read_chunks(&self, mem: &impl PhysMemory, va: u64, len: usize, mut f: impl FnMut(&[u8])) -> Result<(), Error> {
-        self.check_range(mem, va, len, Access::Read)?;
+        self.probe(mem, va, len as u64, Access::Read)?;
         let mut done = 0;
         while done < len {
             let (mfn, off) = self.translate(mem, va + done as u64, Access::Read)?;
@@ -94,17 +94,18 @@ impl AddressSpace {
         })
     }
 
-    /// Checks that every page of `[va, va + len)` allows `access`.
-    fn check_range(&self, mem: &impl PhysMemory, va: u64, len: usize, access: Access) -> Result<(), Error> {
-        if !range_is_guest(va, len as u64) {
+    /// Checks that every byte of `[va, va + len)` is accessible as
+    /// `access`, without touching it.
+    pub fn probe(&self, mem: &impl PhysMemory, va: u64, len: u64, access: Access) -> Result<(), Error> {
+        if !range_is_guest(va, len) {
             return Err(Error::BadAddress);
         }
         if len == 0 {
             // An empty range touches no page: any address will do.
             return Ok(());
         }
-        let end = va + len as u64;
         let mut page = va & !(PAGE_SIZE as u64 - 1);
+        let end = va + len;
         while page < end {
             self.translate(mem, page.max(va), access)?;
             page += PAGE_SIZE as u64;
@@ -115,7 +116,7 @@ impl AddressSpace {
     /// Copies `src` to guest address `va`; on failure nothing is written.
     pub fn copy_to(&self, mem: &mut impl PhysMemory, va: u64, src: &[u8]) -> Result<(), Error> {
         // Translate every page first so a fault half-way writes nothing.
-        self.check_range(mem, va, src.len(), Access::Write)?;
+        self.probe(mem, va, src.len() as u64, Access::Write)?;
         let mut done = 0;
         while done < src.len() {
             let (mfn, off) = self.translate(mem, va + done as u64, Access::Write)?;

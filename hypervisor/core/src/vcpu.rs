@@ -3,6 +3,8 @@
 //! The layout is shared with the assembly in `arch/x86_64/entry.S`, which
 //! addresses fields through `offset_of!` constants, never by hand.
 
+use crate::addr::Mfn;
+
 /// General-purpose registers except `rsp`, in the order the entry code
 /// stores them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -33,6 +35,16 @@ pub struct GuestRegisters {
     pub rip: u64,
     pub rflags: u64,
     pub rsp: u64,
+}
+
+/// A virtual CPU: its registers and the address spaces it runs in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Vcpu {
+    pub regs: GuestRegisters,
+    /// The L4 table of guest kernel mode (its CR3); holds a use (M6).
+    pub kernel_base: Mfn,
+    /// The L4 table of guest user mode, once the guest installs one.
+    pub user_base: Option<Mfn>,
 }
 
 /// RFLAGS bits a guest may hold: CF PF AF ZF SF TF DF OF, AC, ID.

@@ -8,6 +8,7 @@
 #![no_std]
 
 pub mod hypercall;
+pub mod mmu;
 pub mod note;
 pub mod print;
 
@@ -72,6 +73,19 @@ macro_rules! entry {
         extern "C" fn __veneer_main(start: &'static $crate::StartInfo) -> ! {
             $main(start)
         }
+    };
+}
+
+/// Names a second guest the conformance runner boots beside this one, as
+/// domain 2: built before the test runs, run after it, and required to
+/// power off cleanly — the proof that what the test attempted against it
+/// did it no harm. It declares no expectation of its own.
+#[macro_export]
+macro_rules! beside {
+    ($guest:literal) => {
+        #[used]
+        #[link_section = ".veneer.beside"]
+        static VENEER_BESIDE: [u8; $guest.len()] = *$guest;
     };
 }
 

@@ -21,6 +21,9 @@ pub struct Features {
     pub smap: bool,
     /// XCR0 bits this CPU supports, among those Veneer enables.
     pub xcr0: u64,
+    /// Physical address width: page-table address bits at or above it are
+    /// reserved.
+    pub phys_addr_bits: u32,
 }
 
 /// XCR0 components Veneer hands to guests: x87, SSE, AVX, AVX-512.
@@ -36,7 +39,9 @@ pub fn features() -> Features {
     } else {
         0
     };
-    Features { xsave, smep: leaf7.ebx & (1 << 7) != 0, smap: leaf7.ebx & (1 << 20) != 0, xcr0 }
+    // Leaf 0x80000008 gives the width; without it the architecture says 36.
+    let phys_addr_bits = if __cpuid(0x8000_0000).eax >= 0x8000_0008 { __cpuid(0x8000_0008).eax & 0xff } else { 36 };
+    Features { xsave, smep: leaf7.ebx & (1 << 7) != 0, smap: leaf7.ebx & (1 << 20) != 0, xcr0, phys_addr_bits }
 }
 
 /// Sets up CR4 and XCR0: global pages, SSE for guests, XSAVE, and

@@ -18,6 +18,6 @@ fn main(_: &StartInfo) -> ! {
     let stats = cycles_per_op(1000, || {
         core::hint::black_box(hypercall2(nr, buf, 0));
     });
-    println!("{}", Line { name: "kernel_entry_round_trip", stats });
+    println!("{}", Line { name: "hypercall_round_trip", stats });
     hypercall::poweroff(0)
 }
