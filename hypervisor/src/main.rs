@@ -61,10 +61,12 @@ extern "C" fn boot_main(start_info: u64) -> ! {
     let image = unsafe { (&__image_start_phys as *const u8 as u64)..(&__image_end_phys as *const u8 as u64) };
     let bundle = boot.bundle.clone().unwrap_or(0..0);
     let mut reserved = [LOW_MEMORY, frames_of(image), frames_of(bundle.clone()), Mfn(0)..Mfn(0)];
-    let heap = find_free_run(ram, &reserved, heap::HEAP_FRAMES).expect("room for the heap");
+    let heap_frames = heap::frames_for(total);
+    let heap = find_free_run(ram, &reserved, heap_frames).expect("room for the heap");
+    assert!(heap.end.phys() <= 1 << 32, "the heap must lie in the boot map's first 4 GiB");
     // SAFETY: the run is RAM inside the first 4 GiB the boot tables map (the
     // search takes the lowest), reserved below so nothing else uses it.
-    unsafe { heap::init(phys_to_virt(heap.start.phys()), (heap::HEAP_FRAMES as usize) * PAGE_SIZE) };
+    unsafe { heap::init(phys_to_virt(heap.start.phys()), (heap_frames as usize) * PAGE_SIZE) };
     reserved[3] = heap;
     let mut frames = FrameAllocator::new(ram, &reserved);
     log::info!("frames: {} free after the image, boot bundle and heap", frames.free_count());
