@@ -9,7 +9,7 @@ APT_PACKAGES := rustc-web cargo-web rust-web-src rust-web-clippy rust-web-llvm l
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 XTASK := cargo run -q -p xtask --
 
-.PHONY: all deps build run test conformance bench qemu-command clean
+.PHONY: all deps deps-bench deps-linux build run test conformance bench bench-quick linux linux-native qemu-command clean
 
 all: build
 
@@ -37,8 +37,33 @@ test: deps
 conformance: deps
 	@$(XTASK) conformance
 
-bench: deps
+# Plots need Debian's matplotlib, for the system python3.
+deps-bench: deps
+	@dpkg-query -W -f='$${Status}\n' python3-matplotlib 2>/dev/null | grep -q '^install ok installed' || \
+	    { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq python3-matplotlib >/dev/null; }
+
+bench: deps-bench
 	@$(XTASK) bench
+
+bench-quick: deps-bench
+	@$(XTASK) bench-quick
+
+# Linux guests: Debian's kernel source, its build tools, busybox-static.
+deps-linux: deps
+	@missing=$$(for p in linux-source-6.12 bc flex bison libelf-dev libssl-dev busybox-static cpio rsync patch; do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
+	done); \
+	if [ -n "$$missing" ]; then \
+	    echo "installing:" $$missing; \
+	    $(SUDO) apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+linux: deps-linux
+	@$(XTASK) linux
+
+linux-native: deps-linux
+	@$(XTASK) linux-native
 
 qemu-command: deps
 	@$(XTASK) qemu-command

@@ -16,7 +16,7 @@ crate::abi_consts! {
         /// Last reserved top-level slot.
         HYPERVISOR_L4_LAST_SLOT = 271;
         /// Where the read-only m2p table (u64 per machine frame: its pfn)
-        /// is mapped in guest kernel mode.
+        /// is mapped in every guest address space.
         M2P_VIRT_START = 0xffff_8000_0000_0000;
         /// One past the end of the m2p window (256 GiB: 2^35 frames).
         M2P_VIRT_END = 0xffff_8040_0000_0000;

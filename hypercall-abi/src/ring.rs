@@ -266,9 +266,10 @@ mod tests {
                 prop_assert!(s.req_prod.wrapping_sub(s.req_cons) <= s.nr);
             }
             // Let both run to completion: the frontend keeps producing while
-            // it can, the backend steps whenever it is awake or notified.
+            // it can, the backend steps while it is awake or has a pending
+            // notification to act on.
             let mut guard = 0;
-            while s.to_send > 0 || !s.asleep {
+            while s.to_send > 0 || !s.asleep || s.notified {
                 s.produce(u32::MAX);
                 s.backend_step();
                 guard += 1;

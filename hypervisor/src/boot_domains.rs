@@ -6,6 +6,7 @@
 
 use alloc::format;
 use alloc::string::String;
+use alloc::vec::Vec;
 
 use hypercall_abi::version::AbiVersion;
 use veneer_core::bundle::{Bundle, CONFIG_NAME};
@@ -17,37 +18,28 @@ use veneer_core::elf_image::GuestImage;
 use crate::hypervisor::{Hypervisor, FEATURES};
 
 pub fn build_all(bytes: &[u8], hv: &mut Hypervisor) {
-    let bundle = match Bundle::parse(bytes) {
-        Ok(b) => b,
+    let (bundle, configs) = match read_bundle(bytes) {
+        Ok(parsed) => parsed,
         Err(e) => {
             log::error!("boot bundle: {e}");
             hv.all_clean = false;
             return;
         }
     };
-    let Some(text) = bundle.get(CONFIG_NAME) else {
-        log::error!("boot bundle has no {CONFIG_NAME}");
-        hv.all_clean = false;
-        return;
-    };
-    let configs = match config::parse(text) {
-        Ok(c) => c,
-        Err(e) => {
-            log::error!("{e}");
-            hv.all_clean = false;
-            return;
-        }
-    };
     // Domain 0 is kept for the privileged control domain.
     for (id, cfg) in (1u32..).map(DomainId).zip(&configs) {
-        match build_one(id, cfg, &bundle, hv) {
-            Ok(()) => {}
-            Err(reason) => {
-                log::info!("{} \"{}\": refused: {}", id, cfg.name, reason);
-                hv.all_clean = false;
-            }
+        if let Err(reason) = build_one(id, cfg, &bundle, hv) {
+            log::info!("{} \"{}\": refused: {}", id, cfg.name, reason);
+            hv.all_clean = false;
         }
     }
+}
+
+fn read_bundle(bytes: &[u8]) -> Result<(Bundle<'_>, Vec<DomainConfig<'_>>), String> {
+    let bundle = Bundle::parse(bytes).map_err(|e| format!("{e}"))?;
+    let text = bundle.get(CONFIG_NAME).ok_or_else(|| format!("no {CONFIG_NAME}"))?;
+    let configs = config::parse(text).map_err(|e| format!("{e}"))?;
+    Ok((bundle, configs))
 }
 
 fn build_one(id: DomainId, cfg: &DomainConfig<'_>, bundle: &Bundle<'_>, hv: &mut Hypervisor) -> Result<(), String> {
@@ -68,8 +60,7 @@ fn build_one(id: DomainId, cfg: &DomainConfig<'_>, bundle: &Bundle<'_>, hv: &mut
         features: FEATURES,
         vcpus: cfg.vcpus,
     };
-    let slots = hv.tables.slots(&hv.mem);
-    let domain = domain_builder::build(&spec, &slots, &mut hv.frames, &mut hv.mem).map_err(|e| format!("{e}"))?;
+    let domain = domain_builder::build(&spec, &mut hv.machine, &mut hv.mem).map_err(|e| format!("{e}"))?;
     log::info!(
         "{} \"{}\": built: {} MiB, image {:#x}..{:#x}, entry {:#x}",
         id, cfg.name, cfg.memory_bytes >> 20, image.virt_start, image.virt_end, image.entry

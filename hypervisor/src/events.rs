@@ -10,6 +10,7 @@ use hypercall_abi::event::EvtchnStatus;
 use hypercall_abi::shared_info::EVTCHN_PORTS;
 use hypercall_abi::vcpu::{RunstateState, VcpuContext};
 use hypercall_abi::Error;
+use veneer_core::domain::DomainId;
 use veneer_core::event_channel::{self, remote_domid_ok, Binding, EventChannels};
 use veneer_core::hypercall::{Call, Disposition};
 use veneer_core::scheduler::VcpuRef;
@@ -200,11 +201,29 @@ pub fn vcpu_call(hv: &mut Hypervisor, call: Call) -> Result<u64, Error> {
             if hv.sched.state(target) != Some(RunstateState::Offline) {
                 return Err(Error::Busy);
             }
-            let bootstrap_l4 = d.space.l4;
-            let context = StartContext::decode(&bytes, &|mfn| mfn == bootstrap_l4)?;
+            let id = DomainId(me.domain);
+            let frames = &mut hv.machine.frames;
+            let context = StartContext::decode(&bytes, &|mfn| frames.table_level(mfn, id) == Some(4))?;
+            // The new base pointers take their uses (M6) before the old ones,
+            // if any, give theirs up.
+            frames.acquire_base(id, context.kernel_l4)?;
+            if let Some(user) = context.user_l4 {
+                if let Err(e) = frames.acquire_base(id, user) {
+                    frames.release_base(context.kernel_l4, &mut hv.mem);
+                    return Err(e);
+                }
+            }
             let from = (*d.vcpus[me.vcpu as usize]).clone();
             let d = hv.domains.get_mut(&me.domain).expect("the caller's domain");
-            d.vcpus[vcpu as usize].initialise(&context, &from, &mut hv.mem);
+            let target_vcpu = &mut d.vcpus[vcpu as usize];
+            let old = target_vcpu.initialised.then(|| (target_vcpu.kernel_base(), target_vcpu.user_base()));
+            target_vcpu.initialise(&context, &from, &mut hv.mem);
+            if let Some((kernel, user)) = old {
+                frames.release_base(kernel, &mut hv.mem);
+                if let Some(user) = user {
+                    frames.release_base(user, &mut hv.mem);
+                }
+            }
             Ok(0)
         }
         Call::VcpuUp { vcpu } => {

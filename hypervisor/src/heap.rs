@@ -6,8 +6,17 @@ use linked_list_allocator::LockedHeap;
 #[global_allocator]
 static HEAP: LockedHeap = LockedHeap::empty();
 
-/// Frames the heap takes: 8 MiB.
-pub const HEAP_FRAMES: u64 = 2048;
+/// Heap bytes per frame of RAM: the frame table's entry (24 bytes) and the
+/// allocator's two bitmaps, with room to spare.
+const BYTES_PER_RAM_FRAME: u64 = 40;
+/// Heap for everything else (domains, vCPUs, tables of ports and grants).
+const BASE_FRAMES: u64 = 2048;
+
+/// Frames the heap takes on a machine with `ram_frames` frames of RAM:
+/// 8 MiB plus the per-frame metadata, so large hosts do not run out.
+pub fn frames_for(ram_frames: u64) -> u64 {
+    BASE_FRAMES + (ram_frames * BYTES_PER_RAM_FRAME).div_ceil(4096)
+}
 
 /// # Safety
 /// `[start, start + size)` must be mapped, writable, and used by nothing

@@ -19,10 +19,14 @@ use veneer_core::addr::{is_canonical, Mfn};
 use veneer_core::domain::{Bounced, Domain, GuestFault, KillReason, Outcome};
 use veneer_core::event_channel;
 use veneer_core::frame_allocator::FrameAllocator;
+use veneer_core::frame_table::FrameTable;
 use veneer_core::guest_memory::AddressSpace;
 use veneer_core::hypercall::{self, Disposition, Services};
+use veneer_core::m2p::M2p;
+use veneer_core::machine::MachineMemory;
 use veneer_core::scheduler::{Scheduler, VcpuRef};
 use veneer_core::time::{Clock, GUEST_SKEW_NS};
+use veneer_core::trapped_write::{self, Refused};
 use veneer_core::vcpu::{vcpu_info_offset, write_wallclock, BounceError, GuestRegisters, Mode, Vcpu};
 use x86_64::registers::control::Cr2;
 use x86_64::registers::model_specific::{FsBase, KernelGsBase};
@@ -62,7 +66,7 @@ const INT3_OPCODE: u8 = 0xcc;
 const SYSCALL_LEN: u64 = 2;
 
 pub struct Hypervisor {
-    pub frames: FrameAllocator,
+    pub machine: MachineMemory,
     pub mem: DirectMap,
     pub tables: HypervisorTables,
     pub cpu: Features,
@@ -79,6 +83,42 @@ pub struct Hypervisor {
     /// False once any domain failed to build or ended other than by a clean
     /// power-off.
     pub all_clean: bool,
+    /// Free frames before the first domain was built: where the allocator
+    /// must be again once every domain is gone.
+    free_before_domains: u64,
+}
+
+impl Hypervisor {
+    /// Takes over machine memory: the m2p table (mapped for guests), the
+    /// frame table, the allocator.
+    /// `wallclock` is UTC at system time 0.
+    pub fn new(mut frames: FrameAllocator, mut mem: DirectMap, tables: HypervisorTables, cpu: Features, clock: Clock, wallclock: (u64, u32)) -> Hypervisor {
+        let m2p = M2p::allocate(&mut frames, &mut mem).expect("frames for the m2p table");
+        tables.map_m2p(m2p.frames(), &mut frames, &mut mem);
+        let frame_table = FrameTable::new(frames.limit(), tables.slots(&mem), cpu.phys_addr_bits);
+        log::info!(
+            "m2p: {} entries in {} frames; frame table of {} frames; {}-bit physical addresses",
+            m2p.entries(),
+            m2p.frames().len(),
+            frame_table.limit(),
+            cpu.phys_addr_bits
+        );
+        let free_before_domains = frames.free_count();
+        Hypervisor {
+            machine: MachineMemory { allocator: frames, frames: frame_table, m2p },
+            mem,
+            tables,
+            cpu,
+            domains: BTreeMap::new(),
+            sched: Scheduler::new(1, SLICE_NS),
+            clock,
+            wallclock,
+            loaded: None,
+            slice_end: 0,
+            all_clean: true,
+            free_before_domains,
+        }
+    }
 }
 
 static HV: Mutex<Option<Hypervisor>> = Mutex::new(None);
@@ -231,6 +271,9 @@ impl Hypervisor {
     /// Loads `v`'s state into the CPU and `frame`.
     fn load(&mut self, v: VcpuRef, frame: &mut GuestRegisters) {
         let (features, pcid) = (self.cpu, self.cpu.pcid);
+        // Loading the address spaces afresh below flushes whatever TLB work
+        // is owed.
+        self.machine.frames.take_flush();
         let vcpu = self.vcpu_mut(v).expect("the scheduler picks existing vCPUs");
         *frame = vcpu.regs;
         fpu::restore(&vcpu.fpu, &features);
@@ -276,11 +319,16 @@ impl Hypervisor {
             paging::activate(self.tables.l4);
         }
         self.sched.remove_domain(id);
-        log::info!("{} \"{}\": {}", dom.id, dom.name, outcome);
         self.all_clean &= outcome.is_clean();
-        if let Err(e) = dom.release(&mut self.frames) {
-            panic!("domain teardown: {e:?}");
+        let name = dom.name.clone();
+        match dom.teardown(&mut self.machine, &mut self.mem) {
+            Ok(freed) => log::info!("frames: d{id} returned {freed}, {} free", self.machine.allocator.free_count()),
+            Err(leak) => panic!("d{id} teardown: {} frames still referenced, the first {}", leak.frames, leak.first),
         }
+        // The hypervisor's tables are loaded, and loading them flushed
+        // every translation of the domain's.
+        self.machine.frames.take_flush();
+        log::info!("d{id} \"{name}\": {outcome}");
     }
 
     /// Bounces an upcall to the loaded vCPU if one is due (section 8.1
@@ -330,6 +378,11 @@ fn run_something(frame: &mut GuestRegisters) {
         let picked = with_hv(|hv| {
             let next_timer = hv.expire_timers();
             if hv.domains.is_empty() {
+                let free = hv.machine.allocator.free_count();
+                if free != hv.free_before_domains {
+                    panic!("frames leaked: {free} free after every domain ended, {} before the first was built", hv.free_before_domains);
+                }
+                log::info!("frames: all {free} free again, as before the first domain was built");
                 let clean = hv.all_clean;
                 if clean {
                     log::info!("all domains ended: every one powered off cleanly");
@@ -398,22 +451,22 @@ pub fn on_hypercall(regs: &mut GuestRegisters) -> bool {
     let disposition = with_hv(|hv| {
         let v = hv.running();
         let dom = hv.domains.get_mut(&v.domain).expect("the running vCPU's domain exists");
-        let bootstrap_l4 = dom.space.l4;
-        let is_l4 = move |mfn: Mfn| mfn == bootstrap_l4;
         let mut console = |bytes: &[u8]| serial::write_bytes(bytes);
-        let vcpu = &mut dom.vcpus[v.vcpu as usize];
         let mut services = Services {
             abi: AbiVersion::CURRENT,
             features: FEATURES,
             mem: &mut hv.mem,
+            machine: &mut hv.machine,
             console: &mut console,
             cpu: &mut MachineGuestCpu,
-            is_l4: &is_l4,
         };
-        match hypercall::handle(regs, vcpu, &mut services) {
+        let disposition = match hypercall::handle(regs, dom, v.vcpu as usize, &mut services) {
             Disposition::Defer(call) => events::carry_out(hv, call),
             d => d,
-        }
+        };
+        // TLB work a memory call left (a new base pointer is loaded already).
+        paging::flush(&hv.machine.frames.take_flush(), hv.cpu.pcid);
+        disposition
     });
     let full = match disposition {
         Disposition::Return(value) => {
@@ -509,10 +562,15 @@ fn classify(hv: &Hypervisor, regs: &mut GuestRegisters) -> (u8, u64) {
     (vector, regs.error_code)
 }
 
-/// An exception raised by guest code: bounced to the guest kernel when it
-/// has a handler, else the domain is stopped.
+/// An exception raised by guest code. A guest kernel's write to one of
+/// its own L1 tables is emulated as a validated update (SPEC §12.8) and the
+/// guest goes on; anything else is bounced to the guest kernel when it has
+/// a handler, else the domain is stopped.
 pub fn on_guest_exception(regs: &mut GuestRegisters) {
     let result = with_hv(|hv| {
+        if regs.vector == u64::from(PF_VECTOR) && emulate_trapped_write(hv, regs) {
+            return Ok(());
+        }
         let (vector, error_code) = classify(hv, regs);
         let cr2 = (vector == PF_VECTOR && regs.vector == u64::from(PF_VECTOR)).then(Cr2::read_raw);
         bounce_exception(hv, regs, vector, error_code, cr2)
@@ -523,6 +581,20 @@ pub fn on_guest_exception(regs: &mut GuestRegisters) {
         }
         Err(outcome) => end_running(regs, outcome),
     }
+}
+
+/// Tries the page fault in `regs` as a trapped page-table write; true if
+/// it was applied (and `regs` moved past the instruction).
+fn emulate_trapped_write(hv: &mut Hypervisor, regs: &mut GuestRegisters) -> bool {
+    let v = hv.running();
+    let dom = hv.domains.get(&v.domain).expect("the running vCPU's domain exists");
+    let address = Cr2::read_raw();
+    let result = trapped_write::emulate(regs, address, regs.error_code, dom, v.vcpu as usize, &mut hv.machine, &mut hv.mem);
+    paging::flush(&hv.machine.frames.take_flush(), hv.cpu.pcid);
+    if let Err(why @ (Refused::Unrecognised | Refused::Rejected(_))) = result {
+        log::info!("{}: write to its page table at {address:#x} not applied: {why:?}", dom.id);
+    }
+    result.is_ok()
 }
 
 /// A `syscall` from guest user mode the fast path left to Rust: there is no

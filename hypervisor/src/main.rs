@@ -23,7 +23,6 @@ use veneer_core::frame_allocator::{find_free_run, FrameAllocator};
 
 use arch::x86_64::direct_map::{phys_to_virt, DirectMap};
 use arch::x86_64::{apic, clock, cpu, entry, fpu, gdt, idt, paging, pic, pvh, serial};
-use veneer_core::scheduler::Scheduler;
 use veneer_core::time::Clock;
 
 extern "C" {
@@ -64,10 +63,12 @@ extern "C" fn boot_main(start_info: u64) -> ! {
     let image = unsafe { (&__image_start_phys as *const u8 as u64)..(&__image_end_phys as *const u8 as u64) };
     let bundle = boot.bundle.clone().unwrap_or(0..0);
     let mut reserved = [LOW_MEMORY, frames_of(image), frames_of(bundle.clone()), Mfn(0)..Mfn(0)];
-    let heap = find_free_run(ram, &reserved, heap::HEAP_FRAMES).expect("room for the heap");
+    let heap_frames = heap::frames_for(total);
+    let heap = find_free_run(ram, &reserved, heap_frames).expect("room for the heap");
+    assert!(heap.end.phys() <= 1 << 32, "the heap must lie in the boot map's first 4 GiB");
     // SAFETY: the run is RAM inside the first 4 GiB the boot tables map (the
     // search takes the lowest), reserved below so nothing else uses it.
-    unsafe { heap::init(phys_to_virt(heap.start.phys()), (heap::HEAP_FRAMES as usize) * PAGE_SIZE) };
+    unsafe { heap::init(phys_to_virt(heap.start.phys()), (heap_frames as usize) * PAGE_SIZE) };
     reserved[3] = heap;
     let mut frames = FrameAllocator::new(ram, &reserved);
     log::info!("frames: {} free after the image, boot bundle and heap", frames.free_count());
@@ -110,19 +111,8 @@ extern "C" fn boot_main(start_info: u64) -> ! {
         apic.timer_mode(),
         if features.tsc_deadline { "" } else { " (no TSC-deadline mode on this CPU)" },
     );
-    let mut hv = hypervisor::Hypervisor {
-        frames,
-        mem,
-        tables,
-        cpu: features,
-        domains: Default::default(),
-        sched: Scheduler::new(1, hypervisor::SLICE_NS),
-        wallclock: (boot_seconds.saturating_sub(clock.ns(clock::rdtsc()) / 1_000_000_000), 0),
-        clock,
-        loaded: None,
-        slice_end: 0,
-        all_clean: true,
-    };
+    let wallclock = (boot_seconds.saturating_sub(clock.ns(clock::rdtsc()) / 1_000_000_000), 0);
+    let mut hv = hypervisor::Hypervisor::new(frames, mem, tables, features, clock, wallclock);
     boot_domains::build_all(bundle_bytes, &mut hv);
     hypervisor::start(hv)
 }

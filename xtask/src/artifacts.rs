@@ -59,18 +59,24 @@ pub fn build_all() -> Result<Built> {
     }
     std::fs::create_dir_all(out_dir()).map_err(|e| e.to_string())?;
     let built = built_paths();
-    // Any bundle serves as the probe's initrd: the native kernel ignores it.
-    let probe_initrd = out_dir().join("probe.initrd");
-    std::fs::write(&probe_initrd, b"").map_err(|e| e.to_string())?;
-    crate::qemu::select_accel(&built.guest("native_syscall"), &probe_initrd);
+    crate::qemu::select_accel(&built.guest("native_bench"), &empty_initrd()?);
     Ok(built)
+}
+
+/// QEMU's PVH loader wants an initrd argument; native kernels ignore it.
+pub fn empty_initrd() -> Result<PathBuf> {
+    let p = out_dir().join("empty.initrd");
+    std::fs::write(&p, b"").map_err(|e| e.to_string())?;
+    Ok(p)
 }
 
 /// Runs the host unit tests (the workspace's default members), echoing
 /// their output, and counts tests from libtest's summary lines.
 pub fn host_tests() -> Result<Tally> {
+    // --no-fail-fast: a failing crate must not keep the others' tests from
+    // running and being counted.
     let mut child = cargo()
-        .args(["test", "--workspace", "--exclude", "xtask"])
+        .args(["test", "--no-fail-fast", "--workspace", "--exclude", "xtask"])
         .args(BARE_METAL_PACKAGES.iter().flat_map(|p| ["--exclude", p]))
         .arg("--exclude")
         .arg("veneer-guest")

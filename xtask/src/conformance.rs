@@ -20,9 +20,12 @@
 //! In the last three the bundle carries a further domain, `witness` (the
 //! `hello` guest), which must still run and power off cleanly: the
 //! hypervisor and other domains go on. QEMU must then report "some domain
-//! failed" (status 37). In every case a missing line, a timeout, a
-//! hypervisor failure or a reset is a failure. Serial logs are kept in
-//! `target/veneer/conformance/`.
+//! failed" (status 37).
+//!
+//! Every run must end with the hypervisor's `frames: all N free again`
+//! line: every domain's teardown returned every frame it took. In every
+//! case a missing line, a timeout, a hypervisor failure or a reset is a
+//! failure. Serial logs are kept in `target/veneer/conformance/`.
 
 use std::path::Path;
 
@@ -89,11 +92,6 @@ fn section_text(elf_bytes: &[u8], name: &str) -> Result<Option<String>> {
     Ok(Some(String::from_utf8_lossy(data).into_owned()))
 }
 
-/// Reads the `.veneer.expect` section, if the guest has one.
-fn expectation(elf_bytes: &[u8]) -> Result<Option<String>> {
-    section_text(elf_bytes, ".veneer.expect")
-}
-
 fn guest_cases(built: &Built) -> Result<Vec<Case>> {
     let dir = artifacts::root().join("tests/conformance/src/bin");
     let mut names: Vec<String> = std::fs::read_dir(&dir)
@@ -104,7 +102,7 @@ fn guest_cases(built: &Built) -> Result<Vec<Case>> {
     let mut cases = Vec::new();
     for name in names {
         let bytes = bundle::read_guest(built, &name)?;
-        if let Some(e) = expectation(&bytes)? {
+        if let Some(e) = section_text(&bytes, ".veneer.expect")? {
             let mut peers = Vec::new();
             for peer in section_text(&bytes, ".veneer.peers")?.unwrap_or_default().split_whitespace() {
                 peers.push((peer.to_string(), bundle::read_guest(built, peer)?));
@@ -174,7 +172,7 @@ fn broken_image_cases(built: &Built) -> Result<Vec<Case>> {
             kernel: None,
             kernel_name: Some("missing.elf".into()),
             expect: Expect::Refused("kernel `missing.elf` is not in the boot bundle".into()),
-        },
+            },
         // A page fault in hypervisor context is reported with vector, error
         // code, RIP, CR2 and the registers, and the machine stops with the
         // hypervisor-failure status.
@@ -185,7 +183,7 @@ fn broken_image_cases(built: &Built) -> Result<Vec<Case>> {
             hypervisor_cmdline: Some("veneer.selftest=page-fault"),
             kernel: Some(hello),
             kernel_name: None,
-            expect: Expect::HypervisorFatal(
+                expect: Expect::HypervisorFatal(
                 [
                     "FATAL: #PF (vector 14) in hypervisor, error code 0x0",
                     "cr2 0xffff840000000000",
@@ -244,9 +242,12 @@ fn run_case(built: &Built, case: &Case, log: &Path) -> Result<()> {
     if let Some(failure) = text.lines().find(|l| l.contains("Test result: FAILURE")) {
         return Err(failure.trim().into());
     }
+    if !text.lines().any(|l| l.starts_with("(veneer) frames: all ") && l.contains(" free again")) {
+        return Err("no `frames: all N free again` line: teardown did not return every frame".into());
+    }
     let line_for = |dom: &str, name: &str| {
         let prefix = format!("(veneer) {dom} \"{name}\": ");
-        text.lines().filter_map(|l| l.trim_end().strip_prefix(&prefix)).filter(|l| !l.starts_with("starting") && !l.starts_with("built")).last().map(String::from)
+        text.lines().filter_map(|l| l.trim_end().strip_prefix(&prefix)).filter(|l| !l.starts_with("starting") && !l.starts_with("built")).next_back().map(String::from)
     };
     let end = line_for("d1", &case.name).ok_or("no line from the hypervisor on how the domain ended")?;
     for (i, (name, _)) in case.peers.iter().enumerate() {

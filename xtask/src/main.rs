@@ -5,7 +5,10 @@
 //! xtask run [GUEST]           boot GUEST (default: hello) on Veneer, serial on the terminal
 //! xtask test                  host unit tests, then the conformance suite
 //! xtask conformance [FILTER]  the booted conformance guests alone
-//! xtask bench                 hypercall round trip on Veneer vs. native syscall
+//! xtask bench                 every workload on Veneer and natively, interleaved (7 runs)
+//! xtask bench-quick           the same with 3 runs
+//! xtask linux                 build the Linux guest kernel (cached outside the clone)
+//! xtask linux-native          boot the native Linux kernel with a busybox initramfs
 //! xtask qemu-command GUEST    print the QEMU command line `run` uses
 //! ```
 
@@ -13,6 +16,7 @@ mod artifacts;
 mod bench;
 mod bundle;
 mod conformance;
+mod linux;
 mod qemu;
 
 use std::process::ExitCode;
@@ -24,10 +28,16 @@ fn main() -> ExitCode {
         Some("run") => run(args.get(1).map(String::as_str).unwrap_or("hello")),
         Some("test") => test(),
         Some("conformance") => conformance::run(args.get(1).map(String::as_str)).map(verdict),
-        Some("bench") => bench::run().map(|_| ExitCode::SUCCESS),
+        Some("bench") => bench::run(7).map(|_| ExitCode::SUCCESS),
+        Some("bench-quick") => bench::run(3).map(|_| ExitCode::SUCCESS),
+        Some("linux") => linux::build(linux::Flavour::Native).map(|p| {
+            println!("{}", p.display());
+            ExitCode::SUCCESS
+        }),
+        Some("linux-native") => linux_native(),
         Some("qemu-command") => qemu_command(args.get(1).map(String::as_str).unwrap_or("hello")),
         _ => {
-            eprintln!("usage: xtask build | run [GUEST] | test | conformance [FILTER] | bench | qemu-command [GUEST]");
+            eprintln!("usage: xtask build | run [GUEST] | test | conformance [FILTER] | bench | bench-quick | qemu-command [GUEST]");
             return ExitCode::from(2);
         }
     };
@@ -65,6 +75,18 @@ fn qemu_command(guest: &str) -> Result<ExitCode> {
     let built = artifacts::built_paths();
     let bundle = bundle::path_for(guest);
     println!("{}", qemu::Qemu::new(&built.hypervisor, &bundle).interactive().command_line());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Boots the native kernel to an `/init` that reports and reboots (QEMU's
+/// `-no-reboot` turns the reboot into an exit).
+fn linux_native() -> Result<ExitCode> {
+    let vmlinux = linux::build(linux::Flavour::Native)?;
+    artifacts::build_all()?;
+    let init = "#!/bin/sh\nmount -t proc proc /proc\nmount -t sysfs sys /sys\necho \"native linux: $(uname -sr) up\"\nreboot -f\n";
+    let initrd = linux::initramfs("native-smoke", init)?;
+    let status = qemu::Qemu::new(&vmlinux, &initrd).append(Some("console=ttyS0 quiet")).interactive().run_interactive()?;
+    println!("QEMU exited: {status}");
     Ok(ExitCode::SUCCESS)
 }
 

@@ -116,6 +116,8 @@ pub struct Qemu {
     memory: &'static str,
     /// The hypervisor's command line (`-append`).
     append: Option<String>,
+    /// Run QEMU on one CPU of its own (benchmarks).
+    pinned: bool,
 }
 
 enum Serial {
@@ -125,7 +127,7 @@ enum Serial {
 
 impl Qemu {
     pub fn new(kernel: &Path, initrd: &Path) -> Qemu {
-        Qemu { kernel: kernel.into(), initrd: initrd.into(), serial: Serial::Terminal, memory: "512M", append: None }
+        Qemu { kernel: kernel.into(), initrd: initrd.into(), serial: Serial::Terminal, memory: "512M", append: None, pinned: false }
     }
 
     pub fn interactive(self) -> Qemu {
@@ -134,6 +136,12 @@ impl Qemu {
 
     pub fn serial_to(self, log: &Path) -> Qemu {
         Qemu { serial: Serial::File(log.into()), ..self }
+    }
+
+    /// Pins QEMU (and so its single vCPU thread) to the last CPU, away from
+    /// the harness, where `taskset` exists and there is more than one CPU.
+    pub fn pinned(self) -> Qemu {
+        Qemu { pinned: true, ..self }
     }
 
     pub fn append(self, cmdline: Option<&str>) -> Qemu {
@@ -168,7 +176,14 @@ impl Qemu {
     }
 
     fn command(&self) -> Command {
-        let mut c = Command::new("qemu-system-x86_64");
+        let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let mut c = if self.pinned && cpus > 1 && Path::new("/usr/bin/taskset").exists() {
+            let mut t = Command::new("/usr/bin/taskset");
+            t.args(["-c", &(cpus - 1).to_string(), "qemu-system-x86_64"]);
+            t
+        } else {
+            Command::new("qemu-system-x86_64")
+        };
         c.args(self.args());
         c
     }

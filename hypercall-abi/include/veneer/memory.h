@@ -27,7 +27,7 @@
 #define VENEER_MEM_HYPERVISOR_L4_LAST_SLOT  0x10fULL
 /*
  * Where the read-only m2p table (u64 per machine frame: its pfn)
- * is mapped in guest kernel mode.
+ * is mapped in every guest address space.
  */
 #define VENEER_MEM_M2P_VIRT_START           0xffff800000000000ULL
 /* One past the end of the m2p window (256 GiB: 2^35 frames). */

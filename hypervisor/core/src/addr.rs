@@ -35,8 +35,9 @@ pub const HYPERVISOR_L4_SLOTS: core::ops::Range<usize> = 256..272;
 pub const HYPERVISOR_BASE: u64 = 0xffff_8000_0000_0000;
 /// One past the last virtual address of the hypervisor's range.
 pub const HYPERVISOR_END: u64 = 0xffff_8800_0000_0000;
-/// The hypervisor's map of all machine memory (slot 256).
-pub const DIRECT_MAP_BASE: u64 = HYPERVISOR_BASE;
+/// The hypervisor's map of all machine memory (slot 262). Slot 256 holds
+/// the read-only m2p table the ABI places there (`MEM_M2P_VIRT_START`).
+pub const DIRECT_MAP_BASE: u64 = 0xffff_8300_0000_0000;
 
 /// Whether `va` is a canonical 48-bit virtual address.
 pub const fn is_canonical(va: u64) -> bool {
@@ -97,5 +98,7 @@ mod tests {
         let slot = |va: u64| ((va >> 39) & 511) as usize;
         assert_eq!(slot(HYPERVISOR_BASE), HYPERVISOR_L4_SLOTS.start);
         assert_eq!(slot(HYPERVISOR_END), HYPERVISOR_L4_SLOTS.end);
+        assert_eq!(slot(DIRECT_MAP_BASE), 262);
+        assert_eq!(slot(hypercall_abi::memory::memory_consts::M2P_VIRT_START), 256);
     }
 }

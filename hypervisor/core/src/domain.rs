@@ -4,13 +4,18 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
-use crate::addr::Mfn;
+use hypercall_abi::memory::memory_consts::INVALID_FRAME;
+
 use crate::event_channel::EventChannels;
-use crate::frame_allocator::{FrameAllocator, FreeError};
-use crate::guest_memory::AddressSpace;
 use crate::vcpu::{BounceError, IretError, Vcpu};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+use crate::addr::Mfn;
+use crate::frame_table::Leaked;
+use crate::guest_memory::AddressSpace;
+use crate::machine::MachineMemory;
+use crate::phys::PhysMemory;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct DomainId(pub u32);
 
 impl fmt::Display for DomainId {
@@ -128,12 +133,12 @@ impl fmt::Display for Outcome {
 pub struct Domain {
     pub id: DomainId,
     pub name: String,
-    /// Pseudo-physical to machine: frame `i` of the domain is `p2m[i]`.
-    pub p2m: Vec<Mfn>,
-    /// The bootstrap address space (its L4 is the one frame the builder
-    /// validated as an L4 table).
-    pub space: AddressSpace,
-    /// The shared-info page (section 8 of the ABI).
+    /// Frames the domain owns now, its shared-info page aside.
+    pub nr_pages: u64,
+    /// The most frames it may own (`reservation_increase` stops there).
+    pub max_pages: u64,
+    /// Its shared-info page (SPEC §8): owned, typed `SharedInfo` for the
+    /// domain's whole life, outside its pseudo-physical space.
     pub shared_info: Mfn,
     /// Its vCPUs, by id; boxed so the entry code's pointer to a running
     /// one's `EntryState` stays valid while the domain table changes.
@@ -142,9 +147,34 @@ pub struct Domain {
 }
 
 impl Domain {
-    /// Gives every frame of the domain back to the allocator.
-    pub fn release(self, frames: &mut FrameAllocator) -> Result<(), FreeError> {
-        frames.free(self.shared_info)?;
-        self.p2m.into_iter().try_for_each(|mfn| frames.free(mfn))
+    /// The address space vCPU `vcpu`'s hypercall pointers are read in: its
+    /// kernel base pointer.
+    pub fn space(&self, vcpu: usize) -> AddressSpace {
+        self.vcpus[vcpu].kernel_space()
+    }
+
+    /// Releases every frame and reference of the domain: every vCPU's base
+    /// pointers, the shared-info registration, every pin (which takes every
+    /// page table down), then every frame, which goes back to the allocator
+    /// with its m2p entry invalidated. Returns the frames freed; a frame
+    /// that something still refers to is reported and kept (a bug, never a
+    /// guest's doing).
+    pub fn teardown(self, machine: &mut MachineMemory, mem: &mut impl PhysMemory) -> Result<u64, Leaked> {
+        let frames = &mut machine.frames;
+        for vcpu in &self.vcpus {
+            if vcpu.initialised {
+                frames.release_base(vcpu.kernel_base(), mem);
+            }
+            if let Some(user) = vcpu.user_base() {
+                frames.release_base(user, mem);
+            }
+        }
+        frames.release_special(self.shared_info, mem);
+        frames.unpin_all(self.id, mem);
+        let (allocator, m2p) = (&mut machine.allocator, &machine.m2p);
+        frames.release_all(self.id, |mfn| {
+            m2p.set(mem, mfn, INVALID_FRAME);
+            allocator.free(mfn).expect("a domain's frame came from the allocator");
+        })
     }
 }

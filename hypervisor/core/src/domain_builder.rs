@@ -5,15 +5,20 @@
 //! taken nothing can fail. The guest receives frames it owns; its page
 //! tables hold machine frame numbers and are mapped read-only into its own
 //! address space, so it can read them but never write them; the top-level
-//! slots the hypervisor reserves point at the hypervisor's own tables and are
-//! not user-accessible. The order of the bootstrap regions is described in
-//! `hypercall_abi::start_info`.
+//! slots the hypervisor reserves point at the hypervisor's own tables. The
+//! order of the bootstrap regions is described in `hypercall_abi::start_info`.
+//!
+//! The builder's tables go through the same validation as a guest's: they
+//! are typed bottom-up in the frame table and the L4 is pinned and
+//! installed as vCPU 0's base pointer (SPEC §7.1), so a builder mistake is
+//! caught as a refused table, not run.
 
 use alloc::string::String;
 use core::fmt;
 use core::mem::{offset_of, size_of};
 
 use hypercall_abi::device::device_consts;
+use hypercall_abi::memory::memory_consts::M2P_VIRT_START;
 use hypercall_abi::start_info::{StartInfo, StartInfoExt, CMDLINE_MAX, START_INFO_EXT_MAGIC, START_INFO_EXT_OFFSET, START_INFO_MAGIC};
 use hypercall_abi::version::AbiVersion;
 
@@ -21,8 +26,8 @@ use crate::addr::{range_is_guest, Mfn, HYPERVISOR_L4_SLOTS, PAGE_SIZE};
 use crate::domain::{Domain, DomainId};
 use crate::event_channel::{EventChannels, Privileges};
 use crate::elf_image::GuestImage;
-use crate::frame_allocator::FrameAllocator;
-use crate::guest_memory::AddressSpace;
+use crate::frame_table::{HypervisorSlots, PageType};
+use crate::machine::MachineMemory;
 use crate::phys::PhysMemory;
 use crate::pte::{table_index, Pte, PteFlags};
 use crate::vcpu::{vcpu_info_offset, GuestRegisters, Vcpu};
@@ -32,10 +37,6 @@ use hypercall_abi::shared_info::{VcpuInfo, VCPU_MAX};
 pub const BOOT_STACK_PAGES: u64 = 4;
 
 const PAGE: u64 = PAGE_SIZE as u64;
-
-/// The hypervisor's entries for the reserved top-level slots, copied into
-/// every guest's L4.
-pub type HypervisorSlots = [Pte; HYPERVISOR_L4_SLOTS.end - HYPERVISOR_L4_SLOTS.start];
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum BuildError {
@@ -129,7 +130,11 @@ pub fn plan(image: &GuestImage<'_>, nr_pages: u64, ramdisk_len: u64) -> Result<L
         pt_pages = needed;
     }
     let stack_pfn = pt_pfn + pt_pages;
-    let end_pfn = stack_pfn + BOOT_STACK_PAGES;
+    // The page after the stack maps the shared-info page; the pseudo-
+    // physical frame of that page is left unused, so that every frame the
+    // guest allocates from `first_free_pfn` on has its usual virtual address
+    // free.
+    let end_pfn = stack_pfn + BOOT_STACK_PAGES + 1;
     if end_pfn > nr_pages {
         return Err(BuildError::DoesNotFit { needed_pages: end_pfn, domain_pages: nr_pages });
     }
@@ -145,7 +150,7 @@ pub fn plan(image: &GuestImage<'_>, nr_pages: u64, ramdisk_len: u64) -> Result<L
         ramdisk_pfn,
         ramdisk_pages,
         end_pfn,
-        shared_info_va: image.virt_start + end_pfn * PAGE,
+        shared_info_va: image.virt_start + (end_pfn - 1) * PAGE,
     })
 }
 
@@ -163,29 +168,31 @@ pub struct DomainSpec<'a> {
     pub vcpus: u32,
 }
 
-/// Builds the domain: takes its frames, loads the image, writes the
-/// start-info page, the p2m array and the page tables, and sets up vCPU 0.
-pub fn build(
-    spec: &DomainSpec<'_>,
-    hypervisor_slots: &HypervisorSlots,
-    frames: &mut FrameAllocator,
-    mem: &mut impl PhysMemory,
-) -> Result<Domain, BuildError> {
+/// Builds the domain: takes its frames (its pseudo-physical memory and its
+/// shared-info page), loads the image, writes the start-info page, the p2m
+/// array, the m2p entries and the page tables, pins the tables and sets up
+/// vCPU 0.
+pub fn build(spec: &DomainSpec<'_>, machine: &mut MachineMemory, mem: &mut impl PhysMemory) -> Result<Domain, BuildError> {
     if spec.cmdline.len() >= CMDLINE_MAX {
         return Err(BuildError::CmdlineTooLong { len: spec.cmdline.len() });
     }
     let nr_pages = spec.memory_bytes / PAGE;
     let ramdisk = spec.ramdisk.unwrap_or(&[]);
     let layout = plan(spec.image, nr_pages, ramdisk.len() as u64)?;
-    let free_pages = frames.free_count();
-    let mut p2m = frames
+    let free_pages = machine.allocator.free_count();
+    let mut p2m = machine
+        .allocator
         .alloc_many(nr_pages + 1)
         .ok_or(BuildError::OutOfMemory { needed_pages: nr_pages + 1, free_pages })?;
-    let shared_info = p2m.pop().expect("nr_pages + 1 frames");
+    let shared_info = p2m.pop().expect("one frame more than the pages");
 
     // From here on nothing fails. Frames may hold a previous owner's data.
     for &mfn in p2m.iter().chain([&shared_info]) {
+        machine.frames.assign(mfn, spec.id);
         mem.frame_mut(mfn).fill(0);
+    }
+    for (pfn, &mfn) in p2m.iter().enumerate() {
+        machine.m2p.set(mem, mfn, pfn as u64);
     }
     load_image(spec.image, &layout, &p2m, mem);
     copy_to_frames(ramdisk, &p2m[layout.ramdisk_pfn as usize..], mem);
@@ -193,8 +200,14 @@ pub fn build(
         let at = layout.p2m_pfn as usize * PAGE_SIZE + pfn * 8;
         mem.write_u64(p2m[at / PAGE_SIZE], (at % PAGE_SIZE) / 8, mfn.0);
     }
-    write_start_info(spec, &layout, nr_pages, ramdisk.len() as u64, shared_info, mem.frame_mut(p2m[layout.start_info_pfn as usize]));
-    let l4 = build_page_tables(spec.image, &layout, &p2m, shared_info, hypervisor_slots, mem);
+    let boot = BootFacts { nr_pages, ramdisk_len: ramdisk.len() as u64, shared_info, m2p_entries: machine.m2p.entries() };
+    write_start_info(spec, &layout, &boot, mem.frame_mut(p2m[layout.start_info_pfn as usize]));
+    // The shared-info page is typed before the tables that map it are
+    // validated: its owner may map it writable (M2).
+    machine.frames.acquire_special(spec.id, shared_info, PageType::SharedInfo, mem).expect("a fresh frame");
+    let l4 = build_page_tables(spec.image, &layout, &p2m, shared_info, machine.frames.hypervisor_slots(), mem);
+    type_tree(machine, spec.id, l4, 4, mem);
+    machine.frames.acquire_base(spec.id, l4).expect("the bootstrap L4 is an L4");
     // Every vCPU starts with events masked (section 7.1).
     for id in 0..VCPU_MAX as u32 {
         mem.frame_mut(shared_info)[vcpu_info_offset(id) + offset_of!(VcpuInfo, upcall_mask)] = 1;
@@ -205,18 +218,48 @@ pub fn build(
     Ok(Domain {
         id: spec.id,
         name: String::from(spec.name),
-        p2m,
-        space: AddressSpace { l4 },
+        nr_pages,
+        max_pages: nr_pages,
         shared_info,
         vcpus: (0..spec.vcpus)
             .map(|id| {
-                // Offline vCPUs get their registers from `vcpu_initialise`.
+                // Offline vCPUs get their registers and base pointers from
+                // `vcpu_initialise`; only vCPU 0 holds a use of the L4 now.
                 let regs = if id == 0 { regs } else { GuestRegisters::default() };
                 alloc::boxed::Box::new(Vcpu::new(id, regs, l4, shared_info))
             })
             .collect(),
         events: EventChannels::new(spec.vcpus, Privileges::default()),
     })
+}
+
+/// Types the bootstrap tree below `table` bottom-up, as a guest would: each
+/// table is pinned after the tables its entries name, which are then
+/// unpinned and keep their type through those entries (M3). Only the L4
+/// stays pinned (SPEC §7.1).
+fn type_tree(machine: &mut MachineMemory, dom: DomainId, table: Mfn, level: u32, mem: &mut impl PhysMemory) {
+    let mut children = alloc::vec::Vec::new();
+    if level > 1 {
+        for index in 0..crate::pte::ENTRIES {
+            let entry = Pte(mem.read_u64(table, index));
+            if entry.is_present() && !(level == 4 && HYPERVISOR_L4_SLOTS.contains(&index)) {
+                type_tree(machine, dom, entry.mfn(), level - 1, mem);
+                children.push(entry.mfn());
+            }
+        }
+    }
+    machine.frames.pin(dom, table, level, mem).expect("the builder's page tables pass validation");
+    for child in children {
+        machine.frames.unpin(dom, child, mem).expect("pinned just above");
+    }
+}
+
+/// What the start-info page reports beyond the layout.
+struct BootFacts {
+    nr_pages: u64,
+    ramdisk_len: u64,
+    shared_info: Mfn,
+    m2p_entries: u64,
 }
 
 fn copy_to_frames(bytes: &[u8], frames: &[Mfn], mem: &mut impl PhysMemory) {
@@ -239,33 +282,33 @@ fn load_image(image: &GuestImage<'_>, layout: &Layout, p2m: &[Mfn], mem: &mut im
     }
 }
 
-fn write_start_info(spec: &DomainSpec<'_>, layout: &Layout, nr_pages: u64, ramdisk_len: u64, shared_info: Mfn, page: &mut [u8; PAGE_SIZE]) {
+fn write_start_info(spec: &DomainSpec<'_>, layout: &Layout, boot: &BootFacts, page: &mut [u8; PAGE_SIZE]) {
     let mut put = |offset: usize, bytes: &[u8]| page[offset..offset + bytes.len()].copy_from_slice(bytes);
     put(offset_of!(StartInfo, magic), &START_INFO_MAGIC.to_le_bytes());
     put(offset_of!(StartInfo, abi_major), &spec.abi.major.to_le_bytes());
     put(offset_of!(StartInfo, abi_minor), &spec.abi.minor.to_le_bytes());
     put(offset_of!(StartInfo, domain_id), &spec.id.0.to_le_bytes());
-    put(offset_of!(StartInfo, nr_pages), &nr_pages.to_le_bytes());
+    put(offset_of!(StartInfo, nr_pages), &boot.nr_pages.to_le_bytes());
     put(offset_of!(StartInfo, first_free_pfn), &layout.end_pfn.to_le_bytes());
     put(offset_of!(StartInfo, p2m_base), &layout.va(layout.p2m_pfn).to_le_bytes());
     put(offset_of!(StartInfo, pt_base), &layout.va(layout.pt_pfn).to_le_bytes());
     put(offset_of!(StartInfo, nr_pt_frames), &layout.pt_pages.to_le_bytes());
-    if ramdisk_len > 0 {
+    if boot.ramdisk_len > 0 {
         put(offset_of!(StartInfo, ramdisk_base), &layout.va(layout.ramdisk_pfn).to_le_bytes());
-        put(offset_of!(StartInfo, ramdisk_len), &ramdisk_len.to_le_bytes());
+        put(offset_of!(StartInfo, ramdisk_len), &boot.ramdisk_len.to_le_bytes());
     }
     put(offset_of!(StartInfo, features), &spec.features.to_le_bytes());
     // The rest of the page, cmdline padding included, is already zero.
     put(offset_of!(StartInfo, cmdline), spec.cmdline.as_bytes());
-    // The extension: no console device yet. The m2p table
-    // arrives with the memory work; until then its fields stay 0, which no
-    // valid table address is.
+    // The extension: no console device yet.
     let ext = |field: usize| START_INFO_EXT_OFFSET + field;
     put(ext(offset_of!(StartInfoExt, magic)), &START_INFO_EXT_MAGIC.to_le_bytes());
-    put(ext(offset_of!(StartInfoExt, shared_info_mfn)), &shared_info.0.to_le_bytes());
+    put(ext(offset_of!(StartInfoExt, shared_info_mfn)), &boot.shared_info.0.to_le_bytes());
     put(ext(offset_of!(StartInfoExt, shared_info_va)), &layout.shared_info_va.to_le_bytes());
     put(ext(offset_of!(StartInfoExt, nr_vcpus)), &spec.vcpus.to_le_bytes());
     put(ext(offset_of!(StartInfoExt, console_device)), &device_consts::NONE.to_le_bytes());
+    put(ext(offset_of!(StartInfoExt, m2p_base)), &M2P_VIRT_START.to_le_bytes());
+    put(ext(offset_of!(StartInfoExt, m2p_nr_entries)), &boot.m2p_entries.to_le_bytes());
     const _: () = assert!(size_of::<StartInfo>() <= PAGE_SIZE);
 }
 
@@ -337,16 +380,14 @@ fn build_page_tables(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::frame_table::tests::audit;
     use crate::guest_memory::Access;
-    use crate::test_support::{ElfBuilder, VecMemory};
+    use crate::test_support::{machine, ElfBuilder};
+    use hypercall_abi::memory::memory_consts::INVALID_FRAME;
     use hypercall_abi::version::AbiVersion;
     use proptest::prelude::*;
 
     const V1: AbiVersion = AbiVersion { major: 1, minor: 0 };
-
-    fn slots() -> HypervisorSlots {
-        core::array::from_fn(|i| Pte::new(Mfn(1 + i as u64), PteFlags::PRESENT | PteFlags::WRITABLE))
-    }
 
     fn spec<'a>(image: &'a GuestImage<'a>, memory_bytes: u64, ramdisk: Option<&'a [u8]>) -> DomainSpec<'a> {
         DomainSpec { id: DomainId(1), name: "t", image, memory_bytes, cmdline: "hello", ramdisk, abi: V1, features: 0, vcpus: 1 }
@@ -356,15 +397,14 @@ mod tests {
     fn builds_the_documented_address_space() {
         let bytes = ElfBuilder::guest().build();
         let image = GuestImage::parse(&bytes, V1, 0).unwrap();
-        let mut mem = VecMemory::new(2048);
-        let mut frames = FrameAllocator::new(&[Mfn(100)..Mfn(2048)], &[]);
-        let before = frames.free_count();
+        let (mut m, mut mem) = machine(2048, 100);
+        let before = m.allocator.free_count();
         let ramdisk = [0x5au8; 5000];
-        let d = build(&spec(&image, 4 << 20, Some(&ramdisk)), &slots(), &mut frames, &mut mem).unwrap();
-        assert_eq!(d.p2m.len(), 1024);
-        assert_eq!(frames.free_count(), before - 1025, "the pages and the shared-info page");
+        let d = build(&spec(&image, 4 << 20, Some(&ramdisk)), &mut m, &mut mem).unwrap();
+        assert_eq!(d.nr_pages, 1024);
+        assert_eq!(m.allocator.free_count(), before - 1024 - 1, "the pages and the shared-info page");
 
-        let space = d.space;
+        let space = d.space(0);
         let si_va = d.vcpus[0].regs.gprs.rdi;
         let mut si = [0u8; 128 + 8];
         space.copy_from(&mem, si_va, &mut si).unwrap();
@@ -372,10 +412,14 @@ mod tests {
         assert_eq!(word(offset_of!(StartInfo, magic)), START_INFO_MAGIC);
         assert_eq!(word(offset_of!(StartInfo, nr_pages)), 1024);
         assert_eq!(&si[128..134], b"hello\0");
-        let mut ext = [0u8; 32];
+        let mut ext = [0u8; 48];
         space.copy_from(&mem, si_va + START_INFO_EXT_OFFSET as u64, &mut ext).unwrap();
-        assert_eq!(u64::from_le_bytes(ext[..8].try_into().unwrap()), START_INFO_EXT_MAGIC);
+        let ext_word = |o: usize| u64::from_le_bytes(ext[o..o + 8].try_into().unwrap());
+        assert_eq!(ext_word(offset_of!(StartInfoExt, magic)), START_INFO_EXT_MAGIC);
         assert_eq!(u32::from_le_bytes(ext[24..28].try_into().unwrap()), 1, "nr_vcpus");
+        assert_eq!(ext_word(offset_of!(StartInfoExt, shared_info_mfn)), d.shared_info.0);
+        assert_eq!(ext_word(offset_of!(StartInfoExt, m2p_base)), M2P_VIRT_START);
+        assert_eq!(ext_word(offset_of!(StartInfoExt, m2p_nr_entries)), 2048);
 
         // The image is where its ELF says, data initialised and bss zero.
         let mut data = [0u8; 0x200];
@@ -390,7 +434,10 @@ mod tests {
         let p2m_va = word(offset_of!(StartInfo, p2m_base));
         let mut e = [0u8; 8];
         space.copy_from(&mem, p2m_va + 8 * 7, &mut e).unwrap();
-        assert_eq!(u64::from_le_bytes(e), d.p2m[7].0);
+        let mfn7 = Mfn(u64::from_le_bytes(e));
+        assert_eq!(m.frames.owner(mfn7), Some(DomainId(1)));
+        assert_eq!(m.m2p.get(&mem, mfn7), 7, "the m2p agrees");
+        assert_eq!(m.m2p.get(&mem, d.shared_info), INVALID_FRAME, "shared info has no pfn");
 
         // Every page-table frame is mapped, and only read-only.
         let pt_base = word(offset_of!(StartInfo, pt_base));
@@ -411,33 +458,47 @@ mod tests {
         space.copy_from(&mem, rd + 4990, &mut r[..10]).unwrap();
         assert_eq!(&r[..10], &[0x5a; 10]);
 
-        // Hypervisor slots are the hypervisor's, and not user-accessible.
-        for (slot, entry) in HYPERVISOR_L4_SLOTS.zip(slots()) {
+        // Hypervisor slots are the hypervisor's.
+        for (slot, entry) in HYPERVISOR_L4_SLOTS.zip(*m.frames.hypervisor_slots()) {
             assert_eq!(mem.read_u64(space.l4, slot), entry.0);
         }
         assert_eq!(space.translate(&mem, 0xffff_8000_0000_0000, Access::Read), Err(hypercall_abi::Error::BadAddress));
 
-        d.release(&mut frames).unwrap();
-        assert_eq!(frames.free_count(), before);
+        // The tables are typed and the L4 pinned and installed (SPEC 7.1);
+        // every count matches what exists.
+        let l4 = m.frames.info(space.l4).unwrap();
+        assert_eq!((l4.ty, l4.pinned, l4.type_count), (PageType::L4, true, 2));
+        for i in 1..nr_pt {
+            let (mfn, _) = space.translate(&mem, pt_base + i * PAGE, Access::Read).unwrap();
+            let f = m.frames.info(mfn).unwrap();
+            assert!(f.ty.table_level().is_some() && !f.pinned, "table {i}: {f:?}");
+        }
+        audit(&m.frames, &mem, &[space.l4], &[d.shared_info]).unwrap();
+
+        d.teardown(&mut m, &mut mem).unwrap();
+        assert_eq!(m.allocator.free_count(), before);
+        assert_eq!(m.m2p.get(&mem, mfn7), INVALID_FRAME);
+        assert!((0..2048).all(|f| m.frames.owner(Mfn(f)).is_none()));
     }
 
     #[test]
     fn refuses_before_taking_frames() {
         let bytes = ElfBuilder::guest().build();
         let image = GuestImage::parse(&bytes, V1, 0).unwrap();
-        let mut mem = VecMemory::new(512);
-        let mut frames = FrameAllocator::new(&[Mfn(100)..Mfn(512)], &[]);
-        let before = frames.free_count();
-        // 12 pages cannot hold image (3) + start info + p2m + tables (4) + stack (4).
-        let small = build(&spec(&image, 12 * PAGE, None), &slots(), &mut frames, &mut mem).map(|_| ());
-        assert_eq!(small, Err(BuildError::DoesNotFit { needed_pages: 13, domain_pages: 12 }));
-        let huge = build(&spec(&image, 1 << 30, None), &slots(), &mut frames, &mut mem).map(|_| ());
+        let (mut m, mut mem) = machine(512, 100);
+        let before = m.allocator.free_count();
+        // 12 pages cannot hold image (3) + start info + p2m + tables (4) +
+        // stack (4) + the slot of the shared-info page.
+        let small = build(&spec(&image, 12 * PAGE, None), &mut m, &mut mem).map(|_| ());
+        assert_eq!(small, Err(BuildError::DoesNotFit { needed_pages: 14, domain_pages: 12 }));
+        let huge = build(&spec(&image, 1 << 30, None), &mut m, &mut mem).map(|_| ());
         assert!(matches!(huge, Err(BuildError::OutOfMemory { .. })));
         let long = "x".repeat(CMDLINE_MAX);
         let mut s = spec(&image, 1 << 20, None);
         s.cmdline = &long;
-        assert!(matches!(build(&s, &slots(), &mut frames, &mut mem), Err(BuildError::CmdlineTooLong { .. })));
-        assert_eq!(frames.free_count(), before);
+        assert!(matches!(build(&s, &mut m, &mut mem), Err(BuildError::CmdlineTooLong { .. })));
+        assert_eq!(m.allocator.free_count(), before);
+        assert!((0..512).all(|f| m.frames.owner(Mfn(f)).is_none()));
     }
 
     proptest! {
@@ -450,7 +511,7 @@ mod tests {
             let image = GuestImage::parse(&bytes, V1, 0).unwrap();
             let l = plan(&image, pages + 16, 0);
             if let Ok(l) = l {
-                prop_assert_eq!(l.pt_pages, tables_for(base, l.va(l.end_pfn + 1)));
+                prop_assert_eq!(l.pt_pages, tables_for(base, l.va(l.end_pfn)));
                 prop_assert!(l.end_pfn <= pages + 16);
             }
         }

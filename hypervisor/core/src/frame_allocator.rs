@@ -84,6 +84,29 @@ impl FrameAllocator {
         Some(frames)
     }
 
+    /// Takes the lowest run of `count` free frames (a power of two) that is
+    /// aligned to `count` and ends at or below frame `end`: a
+    /// machine-contiguous extent, for DMA by a domain without an IOMMU.
+    pub fn alloc_contiguous(&mut self, count: u64, end: Mfn) -> Option<Mfn> {
+        assert!(count.is_power_of_two());
+        let end = end.0.min(self.limit);
+        let mut start = (self.search_from as u64 * 64).next_multiple_of(count);
+        while start.checked_add(count)? <= end {
+            match (start..start + count).rev().find(|&f| !self.is_free_bit(f)) {
+                // Skip past the taken frame, to the next aligned start.
+                Some(taken) => start = (taken + 1).next_multiple_of(count),
+                None => {
+                    for f in start..start + count {
+                        self.set(f, false);
+                    }
+                    self.free_count -= count;
+                    return Some(Mfn(start));
+                }
+            }
+        }
+        None
+    }
+
     /// Returns a frame taken by [`alloc`](Self::alloc).
     pub fn free(&mut self, mfn: Mfn) -> Result<(), FreeError> {
         if mfn.0 >= self.limit || self.managed[(mfn.0 / 64) as usize] & (1 << (mfn.0 % 64)) == 0 {
@@ -96,6 +119,11 @@ impl FrameAllocator {
         self.free_count += 1;
         self.search_from = self.search_from.min((mfn.0 / 64) as usize);
         Ok(())
+    }
+
+    /// One past the highest frame the allocator manages.
+    pub fn limit(&self) -> u64 {
+        self.limit
     }
 
     pub fn free_count(&self) -> u64 {
@@ -168,6 +196,23 @@ mod tests {
         assert_eq!(a.free_count(), 10);
         assert_eq!(a.alloc_many(10).map(|v| v.len()), Some(10));
         assert_eq!(a.free_count(), 0);
+    }
+
+    #[test]
+    fn contiguous_runs_are_aligned_free_and_below_the_limit() {
+        let mut a = FrameAllocator::new(&[Mfn(0)..Mfn(64)], &[Mfn(0)..Mfn(3), Mfn(17)..Mfn(18)]);
+        assert_eq!(a.alloc_contiguous(8, Mfn(64)), Some(Mfn(8)));
+        assert_eq!(a.alloc_contiguous(8, Mfn(64)), Some(Mfn(24)), "16..24 holds the reserved 17");
+        assert_eq!(a.alloc_contiguous(4, Mfn(64)), Some(Mfn(4)));
+        assert_eq!(a.alloc_contiguous(16, Mfn(48)), Some(Mfn(32)));
+        assert_eq!(a.alloc_contiguous(16, Mfn(64)), Some(Mfn(48)));
+        assert_eq!(a.alloc_contiguous(16, Mfn(64)), None);
+        assert_eq!(a.alloc_contiguous(1, Mfn(3)), None, "below 3 is reserved");
+        assert_eq!(a.free_count(), 64 - 4 - 8 - 8 - 4 - 16 - 16);
+        for f in 8..16 {
+            assert_eq!(a.free(Mfn(f)), Ok(()));
+        }
+        assert_eq!(a.alloc_contiguous(8, Mfn(64)), Some(Mfn(8)));
     }
 
     proptest! {

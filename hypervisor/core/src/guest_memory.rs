@@ -70,33 +70,53 @@ impl AddressSpace {
         unreachable!("the walk ends at level 1")
     }
 
+    /// Hands `[va, va + len)` to `f` in page-sized pieces, straight from
+    /// the frames that back it, once the whole range has been found
+    /// readable: on failure `f` has seen nothing.
+    pub fn read_chunks(&self, mem: &impl PhysMemory, va: u64, len: usize, mut f: impl FnMut(&[u8])) -> Result<(), Error> {
+        self.probe(mem, va, len as u64, Access::Read)?;
+        let mut done = 0;
+        while done < len {
+            let (mfn, off) = self.translate(mem, va + done as u64, Access::Read)?;
+            let n = (PAGE_SIZE - off).min(len - done);
+            f(&mem.frame(mfn)[off..off + n]);
+            done += n;
+        }
+        Ok(())
+    }
+
     /// Copies `dst.len()` bytes from guest address `va`.
     pub fn copy_from(&self, mem: &impl PhysMemory, va: u64, dst: &mut [u8]) -> Result<(), Error> {
-        if !range_is_guest(va, dst.len() as u64) {
+        let mut done = 0;
+        self.read_chunks(mem, va, dst.len(), |chunk| {
+            dst[done..done + chunk.len()].copy_from_slice(chunk);
+            done += chunk.len();
+        })
+    }
+
+    /// Checks that every byte of `[va, va + len)` is accessible as
+    /// `access`, without touching it.
+    pub fn probe(&self, mem: &impl PhysMemory, va: u64, len: u64, access: Access) -> Result<(), Error> {
+        if !range_is_guest(va, len) {
             return Err(Error::BadAddress);
         }
-        let mut done = 0;
-        while done < dst.len() {
-            let (mfn, off) = self.translate(mem, va + done as u64, Access::Read)?;
-            let n = (PAGE_SIZE - off).min(dst.len() - done);
-            dst[done..done + n].copy_from_slice(&mem.frame(mfn)[off..off + n]);
-            done += n;
+        if len == 0 {
+            // An empty range touches no page: any address will do.
+            return Ok(());
+        }
+        let mut page = va & !(PAGE_SIZE as u64 - 1);
+        let end = va + len;
+        while page < end {
+            self.translate(mem, page.max(va), access)?;
+            page += PAGE_SIZE as u64;
         }
         Ok(())
     }
 
     /// Copies `src` to guest address `va`; on failure nothing is written.
     pub fn copy_to(&self, mem: &mut impl PhysMemory, va: u64, src: &[u8]) -> Result<(), Error> {
-        if !range_is_guest(va, src.len() as u64) {
-            return Err(Error::BadAddress);
-        }
         // Translate every page first so a fault half-way writes nothing.
-        let mut page = va & !(PAGE_SIZE as u64 - 1);
-        let end = va + src.len() as u64;
-        while page < end {
-            self.translate(mem, page.max(va), Access::Write)?;
-            page += PAGE_SIZE as u64;
-        }
+        self.probe(mem, va, src.len() as u64, Access::Write)?;
         let mut done = 0;
         while done < src.len() {
             let (mfn, off) = self.translate(mem, va + done as u64, Access::Write)?;
@@ -173,6 +193,22 @@ mod tests {
         // Hypervisor range and non-canonical addresses.
         assert_eq!(space.copy_from(&mem, 0xffff_8000_0000_0000, &mut b), Err(Error::BadAddress));
         assert_eq!(space.copy_from(&mem, 0x8000_0000_0000, &mut b), Err(Error::BadAddress));
+    }
+
+    #[test]
+    fn failed_read_shows_nothing() {
+        let (mut mem, space) = setup();
+        // Starts in a readable page, runs into an unmapped one.
+        let mut seen = 0;
+        assert_eq!(space.read_chunks(&mem, 0x40_4ff0, 0x20, |c| seen += c.len()), Err(Error::BadAddress));
+        assert_eq!(space.read_chunks(&mem, 0x40_2ff0, 0x1020, |c| seen += c.len()), Err(Error::BadAddress));
+        assert_eq!(seen, 0);
+        assert_eq!(space.read_chunks(&mem, 0x40_0ff0, 0x20, |c| seen += c.len()), Ok(()));
+        assert_eq!(seen, 0x20);
+        // An empty range needs no mapping at all.
+        assert_eq!(space.read_chunks(&mem, 0x1, 0, |c| seen += c.len()), Ok(()));
+        assert_eq!(space.copy_to(&mut mem, 0x1, &[]), Ok(()));
+
     }
 
     #[test]

@@ -1,25 +1,29 @@
 //! Hypercall decoding and handling.
 //!
 //! Each call is decoded from the saved registers into a typed [`Call`]
-//! (every argument checked, nothing changed), then carried out. A call that
-//! fails changes nothing and returns an [`Error`] in `rax`. Calls that take
-//! a table from guest memory copy it in and check all of it before they
-//! apply any of it.
+//! (every register argument checked, nothing changed), then carried out. A
+//! call that fails changes nothing and returns an [`Error`] in `rax`, except
+//! the batches, which say how much they did (`mmu.rs`). Calls that take a
+//! table from guest memory copy it in and check all of it before they apply
+//! any of it.
 
 use core::mem::{offset_of, size_of};
 
 use hypercall_abi::cpu::{callback_flags, trap_flags, CallbackKind, SegmentBase, TrapInfo};
 use hypercall_abi::error::encode;
-use hypercall_abi::hypercall::{AbiInfo, ShutdownReason, CONSOLE_WRITE_MAX};
 use hypercall_abi::event::event_consts;
+use hypercall_abi::hypercall::{AbiInfo, Privilege, ShutdownReason, CONSOLE_WRITE_MAX};
+use hypercall_abi::memory::memory_consts::{MMUEXT_OP_MAX, MMU_UPDATE_MAX};
+use hypercall_abi::memory::uvmf;
 use hypercall_abi::vcpu::RunstateInfo;
-use hypercall_abi::memory::{memory_consts, MmuextCmd, MmuextOp};
 use hypercall_abi::version::AbiVersion;
 use hypercall_abi::{Error, Hypercall};
 
-use crate::addr::{is_canonical, range_is_guest, Mfn};
-use crate::domain::{KillReason, Outcome};
+use crate::addr::{is_canonical, range_is_guest};
+use crate::domain::{Domain, KillReason, Outcome};
 use crate::event_channel::EventChannels;
+use crate::machine::MachineMemory;
+use crate::mmu::{self, all_vcpus, check_vcpu_mask, VaFlush};
 use crate::phys::PhysMemory;
 use crate::vcpu::{Callback, GuestCpu, GuestRegisters, Mode, TrapEntry, Vcpu, TRAP_VECTORS, USER_DS};
 
@@ -39,7 +43,6 @@ pub enum Call {
     SetCallback { kind: CallbackKind, callback: Callback },
     Iret,
     SetSegmentBase { which: SegmentBase, value: u64 },
-    MmuextOp { ops: u64, count: usize, done: u64 },
     SchedYield,
     SchedBlock,
     /// `ports` points at `nr` u32 ports (`1 ..= EVTCHN_POLL_MAX`).
@@ -62,6 +65,14 @@ pub enum Call {
     VcpuDown { vcpu: u32 },
     VcpuIsUp { vcpu: u32 },
     VcpuRegisterRunstate { vcpu: u32, va: u64 },
+    MmuUpdate { reqs: u64, count: usize, done: u64 },
+    UpdateVaMapping { va: u64, value: u64, flush: VaFlush },
+    MmuextOp { ops: u64, count: usize, done: u64 },
+    MemoryMap { buf: u64, max: u64 },
+    ReservationIncrease { args: u64 },
+    ReservationDecrease { args: u64 },
+    ReservationExchange { args: u64 },
+    ReservationQuery { out: u64 },
 }
 
 impl Call {
@@ -108,16 +119,15 @@ pub enum Disposition {
     Defer(Call),
 }
 
-/// The hypervisor's side of the calls: what it offers, where console
-/// output goes, and the machine state a call may change.
+/// The hypervisor's side of the calls: what it offers, machine memory,
+/// where console output goes, and the CPU state a call may change.
 pub struct Services<'a, M: PhysMemory> {
     pub abi: AbiVersion,
     pub features: u64,
     pub mem: &'a mut M,
+    pub machine: &'a mut MachineMemory,
     pub console: &'a mut dyn FnMut(&[u8]),
     pub cpu: &'a mut dyn GuestCpu,
-    /// Whether a frame has type L4 for the calling domain (rule M6).
-    pub is_l4: &'a dyn Fn(Mfn) -> bool,
 }
 
 /// The six argument registers, in ABI order.
@@ -132,18 +142,50 @@ fn entry_point_ok(address: u64) -> bool {
     address == 0 || range_is_guest(address, 1)
 }
 
-/// A count argument no larger than `max`, else `TooBig`.
-fn count(arg: u64, max: u64) -> Result<usize, Error> {
-    if arg > max {
+/// A batch count: at most `max` (else `TooBig`).
+fn count(n: u64, max: u64) -> Result<usize, Error> {
+    if n > max {
         return Err(Error::TooBig);
     }
-    usize::try_from(arg).map_err(|_| Error::TooBig)
+    usize::try_from(n).map_err(|_| Error::TooBig)
 }
 
-/// Checks the number and arguments of the call in `regs`.
-pub fn decode(regs: &GuestRegisters) -> Result<Call, Error> {
+/// Decodes `update_va_mapping`'s flags and vCPU mask (§12.3).
+fn va_flush(caller: &Domain, flags: u64, mask: u64) -> Result<VaFlush, Error> {
+    let defined = uvmf::FLUSH_MASK | uvmf::MULTI | uvmf::ALL;
+    if flags & !defined != 0 || flags & uvmf::FLUSH_MASK == uvmf::FLUSH_MASK {
+        return Err(Error::Invalid);
+    }
+    let vcpus = match (flags & uvmf::MULTI != 0, flags & uvmf::ALL != 0) {
+        (true, true) => return Err(Error::Invalid),
+        (true, false) => check_vcpu_mask(caller, mask)?,
+        // The mask is read only with MULTI; anything else there is a
+        // mistake the guest hears about.
+        (false, _) if mask != 0 => return Err(Error::Invalid),
+        (false, true) => all_vcpus(caller),
+        (false, false) => 1,
+    };
+    Ok(match flags & uvmf::FLUSH_MASK {
+        uvmf::TLB_FLUSH => VaFlush::All(vcpus),
+        uvmf::INVLPG => VaFlush::Page(vcpus),
+        _ => VaFlush::None,
+    })
+}
+
+/// Checks the number and register arguments of the call `caller` made.
+pub fn decode(regs: &GuestRegisters, features: u64, caller: &Domain) -> Result<Call, Error> {
     let a = args(regs);
-    match Hypercall::from_number(regs.gprs.rax).ok_or(Error::NoSuchCall)? {
+    let call = Hypercall::from_number(regs.gprs.rax).ok_or(Error::NoSuchCall)?;
+    if call.feature() & !features != 0 {
+        return Err(Error::NoSuchCall);
+    }
+    // No domain holds a privilege yet: the privileged domain, console
+    // ownership and I/O permissions arrive with domain control and
+    // physical devices (SPEC P1, P2).
+    if call.privilege() != Privilege::Any {
+        return Err(Error::NotPermitted);
+    }
+    match call {
         Hypercall::AbiQuery => Ok(Call::AbiQuery { info: a[0] }),
         Hypercall::ConsoleWrite => {
             let len = count(a[1], CONSOLE_WRITE_MAX as u64)?;
@@ -189,9 +231,6 @@ pub fn decode(regs: &GuestRegisters) -> Result<Call, Error> {
             }
             Ok(Call::SetSegmentBase { which, value: a[1] })
         }
-        Hypercall::MmuextOp => {
-            Ok(Call::MmuextOp { ops: a[0], count: count(a[1], memory_consts::MMUEXT_OP_MAX)?, done: a[2] })
-        }
         Hypercall::SchedYield => Ok(Call::SchedYield),
         Hypercall::SchedBlock => Ok(Call::SchedBlock),
         Hypercall::SchedPoll => {
@@ -224,6 +263,24 @@ pub fn decode(regs: &GuestRegisters) -> Result<Call, Error> {
             }
             Ok(Call::VcpuRegisterRunstate { vcpu: narrow(a[0]).map_err(|_| Error::NotFound)?, va })
         }
+        Hypercall::MmuUpdate => {
+            let count = count(a[1], MMU_UPDATE_MAX)?;
+            mmu::check_self(caller, a[3])?;
+            Ok(Call::MmuUpdate { reqs: a[0], count, done: a[2] })
+        }
+        Hypercall::UpdateVaMapping => {
+            let va = mmu::check_guest_va(a[0])?;
+            Ok(Call::UpdateVaMapping { va, value: a[1], flush: va_flush(caller, a[2], a[3])? })
+        }
+        Hypercall::MmuextOp => Ok(Call::MmuextOp { ops: a[0], count: count(a[1], MMUEXT_OP_MAX)?, done: a[2] }),
+        Hypercall::MemoryMap => Ok(Call::MemoryMap { buf: a[0], max: a[1] }),
+        Hypercall::ReservationIncrease => Ok(Call::ReservationIncrease { args: a[0] }),
+        Hypercall::ReservationDecrease => Ok(Call::ReservationDecrease { args: a[0] }),
+        Hypercall::ReservationExchange => Ok(Call::ReservationExchange { args: a[0] }),
+        Hypercall::ReservationQuery => {
+            mmu::check_self(caller, a[0])?;
+            Ok(Call::ReservationQuery { out: a[1] })
+        }
         // The rest of ABI v1 is specified but not yet served by this
         // hypervisor; it answers exactly as for an unknown number.
         _ => Err(Error::NoSuchCall),
@@ -238,10 +295,6 @@ fn narrow(arg: u64) -> Result<u32, Error> {
 /// Reads a little-endian u64 at `at` of `b`.
 fn le64(b: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
-}
-
-fn le32(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"))
 }
 
 /// Copies in and checks a trap table of `count` entries (C3, flags,
@@ -265,41 +318,19 @@ fn read_trap_table<M: PhysMemory>(vcpu: &Vcpu, table: u64, count: usize, mem: &M
     Ok(out)
 }
 
-/// One decoded `mmuext_op` entry this hypervisor carries out.
-enum BaseOp {
-    Kernel(Mfn),
-    User(Option<Mfn>),
-}
-
-/// Checks one `mmuext_op` entry. The base-pointer commands are served
-/// here; pinning and TLB flushes belong to the frame table and fail with
-/// `Invalid` until it serves them.
-fn decode_mmuext(op: &[u8], is_l4: &dyn Fn(Mfn) -> bool) -> Result<BaseOp, Error> {
-    let cmd = MmuextCmd::from_value(le32(op, offset_of!(MmuextOp, cmd))).ok_or(Error::Invalid)?;
-    let (reserved, arg1, arg2) = (le32(op, offset_of!(MmuextOp, reserved0)), le64(op, offset_of!(MmuextOp, arg1)), le64(op, offset_of!(MmuextOp, arg2)));
-    if reserved != 0 || arg2 != 0 {
-        return Err(Error::Invalid);
-    }
-    let l4 = |mfn: u64| if is_l4(Mfn(mfn)) { Ok(Mfn(mfn)) } else { Err(Error::Invalid) };
-    match cmd {
-        MmuextCmd::NewBaseptr => Ok(BaseOp::Kernel(l4(arg1)?)),
-        MmuextCmd::NewUserBaseptr if arg1 == 0 => Ok(BaseOp::User(None)),
-        MmuextCmd::NewUserBaseptr => Ok(BaseOp::User(Some(l4(arg1)?))),
-        _ => Err(Error::Invalid),
-    }
-}
-
-/// Decodes and carries out the call in `regs` for `vcpu`. `regs` is
-/// changed only by `iret`.
-pub fn handle<M: PhysMemory>(regs: &mut GuestRegisters, vcpu: &mut Vcpu, hv: &mut Services<'_, M>) -> Disposition {
-    let call = match decode(regs) {
+/// Decodes and carries out the call in `regs` for vCPU `vcpu` of `dom`.
+/// `regs` is changed only by `iret`. TLB work the call leaves is in
+/// `hv.machine.frames` (`take_flush`).
+pub fn handle<M: PhysMemory>(regs: &mut GuestRegisters, dom: &mut Domain, vcpu: usize, hv: &mut Services<'_, M>) -> Disposition {
+    let call = match decode(regs, hv.features, dom) {
         Ok(call) => call,
         Err(e) => return Disposition::Return(e.to_return()),
     };
     if call.is_deferred() {
         return Disposition::Defer(call);
     }
-    let space = vcpu.kernel_space();
+    let space = dom.space(vcpu);
+    let (mem, machine) = (&mut *hv.mem, &mut *hv.machine);
     let result = match call {
         Call::Shutdown(outcome) => return Disposition::End(outcome),
         Call::AbiQuery { info } => {
@@ -307,17 +338,14 @@ pub fn handle<M: PhysMemory>(regs: &mut GuestRegisters, vcpu: &mut Vcpu, hv: &mu
             bytes[offset_of!(AbiInfo, major)..][..2].copy_from_slice(&hv.abi.major.to_le_bytes());
             bytes[offset_of!(AbiInfo, minor)..][..2].copy_from_slice(&hv.abi.minor.to_le_bytes());
             bytes[offset_of!(AbiInfo, features)..][..8].copy_from_slice(&hv.features.to_le_bytes());
-            space.copy_to(hv.mem, info, &bytes).map(|()| 0)
+            space.copy_to(mem, info, &bytes).map(|()| 0)
         }
         Call::ConsoleWrite { buf, len } => {
-            let mut bytes = [0u8; CONSOLE_WRITE_MAX];
-            space.copy_from(hv.mem, buf, &mut bytes[..len]).map(|()| {
-                (hv.console)(&bytes[..len]);
-                len as u64
-            })
+            let console = &mut hv.console;
+            space.read_chunks(mem, buf, len, |bytes| console(bytes)).map(|()| len as u64)
         }
-        Call::SetTrapTable { table, count } => read_trap_table(vcpu, table, count, hv.mem).map(|entries| {
-            for (slot, entry) in vcpu.traps.iter_mut().zip(entries) {
+        Call::SetTrapTable { table, count } => read_trap_table(&dom.vcpus[vcpu], table, count, mem).map(|entries| {
+            for (slot, entry) in dom.vcpus[vcpu].traps.iter_mut().zip(entries) {
                 if let Some(e) = entry {
                     *slot = e;
                 }
@@ -325,24 +353,26 @@ pub fn handle<M: PhysMemory>(regs: &mut GuestRegisters, vcpu: &mut Vcpu, hv: &mu
             0
         }),
         Call::StackSwitch { sp } => {
-            vcpu.entry.kernel_sp = sp;
+            dom.vcpus[vcpu].entry.kernel_sp = sp;
             Ok(0)
         }
         Call::SetCallback { kind, callback } => {
             match kind {
-                CallbackKind::Event => vcpu.event_callback = callback,
-                CallbackKind::Failsafe => vcpu.failsafe_callback = callback,
+                CallbackKind::Event => dom.vcpus[vcpu].event_callback = callback,
+                CallbackKind::Failsafe => dom.vcpus[vcpu].failsafe_callback = callback,
                 CallbackKind::Syscall => {
-                    vcpu.entry.syscall_entry = callback.address;
-                    vcpu.entry.syscall_masks_events = u64::from(callback.masks_events);
+                    let v = &mut dom.vcpus[vcpu];
+                    v.entry.syscall_entry = callback.address;
+                    v.entry.syscall_masks_events = u64::from(callback.masks_events);
                 }
             }
             Ok(0)
         }
         Call::Iret => {
-            return match vcpu.decode_iret(regs.rsp, hv.mem) {
+            let v = &mut dom.vcpus[vcpu];
+            return match v.decode_iret(regs.rsp, mem) {
                 Ok(target) => {
-                    vcpu.iret(&target, regs, hv.mem, hv.cpu);
+                    v.iret(&target, regs, mem, hv.cpu);
                     Disposition::Resume
                 }
                 Err(e) => Disposition::End(Outcome::Killed(KillReason::BadIret(e))),
@@ -351,79 +381,59 @@ pub fn handle<M: PhysMemory>(regs: &mut GuestRegisters, vcpu: &mut Vcpu, hv: &mu
         Call::SetSegmentBase { which, value } => {
             // Hypercalls come from kernel mode: the kernel GS base is the
             // active one, the user one waits in the vCPU.
-            debug_assert_eq!(vcpu.mode(), Mode::Kernel);
+            let v = &mut dom.vcpus[vcpu];
+            debug_assert_eq!(v.mode(), Mode::Kernel);
             match which {
                 SegmentBase::Fs => hv.cpu.set_fs_base(value),
                 SegmentBase::GsKernel => hv.cpu.set_active_gs_base(value),
-                SegmentBase::GsUser => vcpu.entry.inactive_gs_base = value,
-                SegmentBase::GsUserSelector => vcpu.entry.inactive_gs_base = 0,
+                SegmentBase::GsUser => v.entry.inactive_gs_base = value,
+                SegmentBase::GsUserSelector => v.entry.inactive_gs_base = 0,
             }
             Ok(0)
         }
-        Call::MmuextOp { ops, count, done } => mmuext_op(vcpu, ops, count, done, hv),
+        Call::MmuUpdate { reqs, count, done } => mmu::mmu_update(dom, vcpu, machine, mem, reqs, count, done),
+        Call::UpdateVaMapping { va, value, flush } => mmu::update_va_mapping(dom, vcpu, machine, mem, va, value, flush),
+        Call::MmuextOp { ops, count, done } => {
+            let before = dom.vcpus[vcpu].kernel_base();
+            let result = mmu::mmuext_op(dom, vcpu, machine, mem, ops, count, done);
+            // A new kernel base pointer takes effect before the guest runs
+            // again (hypercalls come from kernel mode).
+            let v = &dom.vcpus[vcpu];
+            if v.kernel_base() != before {
+                hv.cpu.load_address_space(v.entry.kernel_l4, Mode::Kernel);
+            }
+            result
+        }
+        Call::MemoryMap { buf, max } => mmu::memory_map(dom, vcpu, mem, buf, max),
+        Call::ReservationIncrease { args } => mmu::reservation_increase(dom, vcpu, machine, mem, args),
+        Call::ReservationDecrease { args } => mmu::reservation_decrease(dom, vcpu, machine, mem, args),
+        Call::ReservationExchange { args } => mmu::reservation_exchange(dom, vcpu, machine, mem, args),
+        Call::ReservationQuery { out } => mmu::reservation_query(dom, vcpu, machine, mem, out),
         deferred => unreachable!("{deferred:?} is deferred above"),
     };
     Disposition::Return(encode(result))
-}
-
-/// `mmuext_op`: entries in order until one fails; `done` (if not 0)
-/// receives how many took effect.
-fn mmuext_op<M: PhysMemory>(vcpu: &mut Vcpu, ops: u64, count: usize, done: u64, hv: &mut Services<'_, M>) -> Result<u64, Error> {
-    const OP: usize = size_of::<MmuextOp>();
-    let space = vcpu.kernel_space();
-    if !range_is_guest(ops, (count * OP) as u64) {
-        return Err(Error::BadAddress);
-    }
-    if done != 0 {
-        // The count pointer must be writable before anything is done.
-        space.copy_to(hv.mem, done, &0u32.to_le_bytes())?;
-    }
-    let mut completed = 0u32;
-    let mut result = Ok(0);
-    for i in 0..count {
-        let mut op = [0u8; OP];
-        let step = space
-            .copy_from(hv.mem, ops + (i * OP) as u64, &mut op)
-            .and_then(|()| decode_mmuext(&op, hv.is_l4));
-        match step {
-            Ok(BaseOp::Kernel(l4)) => {
-                vcpu.entry.kernel_l4 = l4.phys();
-                if vcpu.mode() == Mode::Kernel {
-                    hv.cpu.load_address_space(l4.phys(), Mode::Kernel);
-                }
-            }
-            Ok(BaseOp::User(l4)) => vcpu.entry.user_l4 = l4.map_or(0, Mfn::phys),
-            Err(e) => {
-                result = Err(e);
-                break;
-            }
-        }
-        completed += 1;
-    }
-    if done != 0 {
-        space.copy_to(hv.mem, done, &completed.to_le_bytes())?;
-    }
-    result
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::addr::Mfn;
-    use crate::domain_builder::{build, DomainSpec, HypervisorSlots};
-    use crate::domain::DomainId;
-    use crate::elf_image::GuestImage;
-    use crate::frame_allocator::FrameAllocator;
-    use crate::pte::Pte;
-    use crate::test_support::{ElfBuilder, VecMemory};
+    use crate::frame_table::PageType;
+    use crate::pte::PteFlags;
+    use crate::test_support::TestDomain as T;
+    use hypercall_abi::memory::memory_consts::{INVALID_FRAME, M2P_VIRT_START};
+    use hypercall_abi::memory::{MmuUpdate, MmuextCmd};
+    use Hypercall as H;
 
-    const V1: AbiVersion = AbiVersion { major: 1, minor: 0 };
-    const DATA: u64 = 0xffff_ffff_8000_1000;
-    const TEXT: u64 = 0xffff_ffff_8000_0000;
-    /// End of the bootstrap region of the 1 MiB test domain: image (3 pages),
-    /// start info, p2m, page tables (4), stack (4), the shared-info page;
-    /// nothing is mapped after.
-    const END: u64 = TEXT + 14 * 0x1000;
+    const P: u64 = PteFlags::PRESENT.bits();
+    const RW: u64 = PteFlags::WRITABLE.bits();
+    const U: u64 = PteFlags::USER.bits();
+    /// A VA in the first L1 that nothing maps: page 20 of the domain.
+    const FREE_VA: u64 = T::TEXT + 20 * 0x1000;
+    const DATA: u64 = T::DATA;
+    const TEXT: u64 = T::TEXT;
+    const END: u64 = T::END;
+    type Harness = T;
 
     fn call(nr: u64, a: [u64; 6]) -> GuestRegisters {
         let mut r = GuestRegisters::default();
@@ -432,147 +442,416 @@ mod tests {
         r
     }
 
-    #[derive(Default)]
-    struct FakeCpu {
-        fs: u64,
-        gs: u64,
-        loads: Vec<(u64, Mode)>,
-    }
-
-    impl GuestCpu for FakeCpu {
-        fn active_gs_base(&self) -> u64 {
-            self.gs
-        }
-        fn set_active_gs_base(&mut self, value: u64) {
-            self.gs = value;
-        }
-        fn set_fs_base(&mut self, value: u64) {
-            self.fs = value;
-        }
-        fn load_address_space(&mut self, l4: u64, mode: Mode) {
-            self.loads.push((l4, mode));
-        }
-    }
-
-    /// A freshly built 1 MiB domain and the CPU it runs on.
-    struct Harness {
-        mem: VecMemory,
-        domain: crate::domain::Domain,
-        cpu: FakeCpu,
-        out: Vec<u8>,
-    }
-
-    impl Harness {
-        fn new() -> Harness {
-            let bytes = ElfBuilder::guest().build();
-            let image = GuestImage::parse(&bytes, V1, 0).unwrap();
-            let mut mem = VecMemory::new(1024);
-            let mut frames = FrameAllocator::new(&[Mfn(16)..Mfn(1024)], &[]);
-            let spec = DomainSpec { id: DomainId(1), name: "t", image: &image, memory_bytes: 1 << 20, cmdline: "", ramdisk: None, abi: V1, features: 0b101, vcpus: 1 };
-            let slots: HypervisorSlots = [Pte(0); 16];
-            let domain = build(&spec, &slots, &mut frames, &mut mem).unwrap();
-            Harness { mem, domain, cpu: FakeCpu::default(), out: Vec::new() }
-        }
-
-        fn write(&mut self, va: u64, bytes: &[u8]) {
-            self.domain.space.copy_to(&mut self.mem, va, bytes).unwrap();
-        }
-
-        fn read(&self, va: u64, len: usize) -> Vec<u8> {
-            let mut b = vec![0u8; len];
-            self.domain.space.copy_from(&self.mem, va, &mut b).unwrap();
-            b
-        }
-
-        fn run(&mut self, regs: &mut GuestRegisters) -> Disposition {
-            let l4 = self.domain.space.l4;
-            let is_l4 = move |mfn: Mfn| mfn == l4;
-            let out = &mut self.out;
-            let mut sink = |b: &[u8]| out.extend_from_slice(b);
-            let mut services = Services { abi: V1, features: 0b101, mem: &mut self.mem, console: &mut sink, cpu: &mut self.cpu, is_l4: &is_l4 };
-            handle(regs, &mut self.domain.vcpus[0], &mut services)
-        }
-
-        fn call(&mut self, nr: Hypercall, a: [u64; 6]) -> Disposition {
-            self.run(&mut call(nr.number(), a))
-        }
-    }
-
-    /// Runs `regs` against a freshly built domain; returns the disposition,
-    /// the console output and the domain's data page afterwards.
-    fn run(mut regs: GuestRegisters, data: &[u8]) -> (Disposition, Vec<u8>, Vec<u8>) {
-        let mut h = Harness::new();
-        h.write(DATA, data);
-        let disp = h.run(&mut regs);
-        let page = h.read(DATA, 64);
-        (disp, h.out, page)
-    }
-
     fn err(e: Error) -> Disposition {
         Disposition::Return(e.to_return())
     }
 
+    fn page(t: &T, va: u64, len: usize) -> Vec<u8> {
+        let mut b = vec![0u8; len];
+        t.dom.space(0).copy_from(&t.mem, va, &mut b).unwrap();
+        b
+    }
+
     #[test]
     fn abi_query_writes_version_and_features() {
-        let (d, _, page) = run(call(0, [DATA + 8, 0, 0, 0, 0, 0]), &[0xee; 32]);
-        assert_eq!(d, Disposition::Return(0));
+        let mut t = T::new();
+        t.write(T::DATA, &[0xee; 32]);
+        assert_eq!(t.call(0, [T::DATA + 8, 0, 0, 0, 0, 0]), Disposition::Return(0));
+        let page = page(&t, T::DATA, 32);
         assert_eq!(&page[..8], &[0xee; 8]);
         assert_eq!(&page[8..12], &[1, 0, 0, 0]);
-        assert_eq!(u64::from_le_bytes(page[16..24].try_into().unwrap()), 0b101);
+        assert_eq!(u64::from_le_bytes(page[16..24].try_into().unwrap()), T::FEATURES);
         assert_eq!(&page[24..32], &[0xee; 8]);
     }
 
     #[test]
     fn abi_query_refuses_bad_pointers() {
-        for bad in [0, TEXT, DATA - 8, END - 8, END, 0xffff_8000_0000_0000, 0x8000_0000_0000, u64::MAX] {
-            let (d, _, page) = run(call(0, [bad, 0, 0, 0, 0, 0]), &[0xee; 32]);
-            assert_eq!(d, err(Error::BadAddress), "pointer {bad:#x}");
-            assert_eq!(&page[..32], &[0xee; 32]);
+        let mut t = T::new();
+        t.write(T::DATA, &[0xee; 32]);
+        for bad in [0, T::TEXT, T::DATA - 8, T::END - 8, T::END, M2P_VIRT_START, 0x8000_0000_0000, u64::MAX] {
+            assert_eq!(t.call(0, [bad, 0, 0, 0, 0, 0]), err(Error::BadAddress), "pointer {bad:#x}");
+            assert_eq!(page(&t, T::DATA, 32), [0xee; 32]);
         }
     }
 
     #[test]
     fn console_write_copies_exactly_len_bytes() {
-        let (d, out, _) = run(call(1, [DATA, 5, 0, 0, 0, 0]), b"hello world");
-        assert_eq!(d, Disposition::Return(5));
-        assert_eq!(out, b"hello");
-        let (d, out, _) = run(call(1, [END - 3, 3, 0, 0, 0, 0]), b"");
-        assert_eq!((d, out.len()), (Disposition::Return(3), 3), "the last mapped bytes are readable");
-        let (d, out, _) = run(call(1, [DATA, 0, 0, 0, 0, 0]), b"x");
-        assert_eq!((d, out.len()), (Disposition::Return(0), 0));
+        let mut t = T::new();
+        t.write(T::DATA, b"hello world");
+        assert_eq!(t.call(1, [T::DATA, 5, 0, 0, 0, 0]), Disposition::Return(5));
+        assert_eq!(t.console, b"hello");
+        assert_eq!(t.call(1, [T::END - 3, 3, 0, 0, 0, 0]), Disposition::Return(3), "the last mapped bytes are readable");
+        assert_eq!(t.call(1, [T::DATA, 0, 0, 0, 0, 0]), Disposition::Return(0));
+        assert_eq!(t.console.len(), 8);
     }
 
     #[test]
     fn console_write_refuses_bad_input() {
         let max = CONSOLE_WRITE_MAX as u64;
+        let mut t = T::new();
         for (buf, len, e) in [
-            (DATA, max + 1, Error::TooBig),
-            (DATA, u64::MAX, Error::TooBig),
+            (T::DATA, max + 1, Error::TooBig),
+            (T::DATA, u64::MAX, Error::TooBig),
             (0xffff_8000_0000_0000, 4, Error::BadAddress),
             (0x1234_0000, 4, Error::BadAddress),
-            (END - 2, 4, Error::BadAddress),
-            (END, 1, Error::BadAddress),
+            (T::END - 2, 4, Error::BadAddress),
+            (T::END, 1, Error::BadAddress),
         ] {
-            let (d, out, _) = run(call(1, [buf, len, 0, 0, 0, 0]), b"");
-            assert_eq!(d, err(e), "buf {buf:#x} len {len}");
-            assert!(out.is_empty());
+            assert_eq!(t.call(1, [buf, len, 0, 0, 0, 0]), err(e), "buf {buf:#x} len {len}");
         }
+        assert!(t.console.is_empty());
     }
 
     #[test]
     fn shutdown_reasons_and_codes() {
-        assert_eq!(run(call(0x53, [0, 7, 0, 0, 0, 0]), b"").0, Disposition::End(Outcome::Poweroff(7)));
-        assert_eq!(run(call(0x53, [1, 0, 0, 0, 0, 0]), b"").0, Disposition::End(Outcome::Reboot(0)));
-        assert_eq!(run(call(0x53, [2, 9, 0, 0, 0, 0]), b"").0, Disposition::End(Outcome::Crash(9)));
-        assert_eq!(run(call(0x53, [3, 0, 0, 0, 0, 0]), b"").0, err(Error::Invalid));
-        assert_eq!(run(call(0x53, [0, 1 << 32, 0, 0, 0, 0]), b"").0, err(Error::Invalid));
+        let mut t = T::new();
+        assert_eq!(t.call(0x53, [0, 7, 0, 0, 0, 0]), Disposition::End(Outcome::Poweroff(7)));
+        assert_eq!(t.call(0x53, [1, 0, 0, 0, 0, 0]), Disposition::End(Outcome::Reboot(0)));
+        assert_eq!(t.call(0x53, [2, 9, 0, 0, 0, 0]), Disposition::End(Outcome::Crash(9)));
+        assert_eq!(t.call(0x53, [3, 0, 0, 0, 0, 0]), err(Error::Invalid));
+        assert_eq!(t.call(0x53, [0, 1 << 32, 0, 0, 0, 0]), err(Error::Invalid));
     }
 
     #[test]
-    fn unknown_numbers_answer_no_such_call() {
-        for nr in [2, 0x54, 0xff, 1 << 32, u64::MAX] {
-            assert_eq!(run(call(nr, [0; 6]), b"").0, err(Error::NoSuchCall), "number {nr:#x}");
+    fn unknown_unoffered_and_unprivileged_numbers() {
+        let mut t = T::new();
+        for nr in [0x0f, 0x19, 0x54, 0xff, 1 << 32, u64::MAX] {
+            assert_eq!(t.call(nr, [0; 6]), err(Error::NoSuchCall), "number {nr:#x}");
         }
+        // Features not offered: the counters, domain control.
+        for h in [H::CountersRead, H::DomainCreate, H::PhysdevIrqBind] {
+            assert_eq!(t.call(h.number(), [0; 6]), err(Error::NoSuchCall), "{h:?}");
+        }
+        // Offered, but for a privilege no domain has yet.
+        for h in [H::MachineMemoryMap, H::ConsoleRead, H::WallclockSet] {
+            assert_eq!(t.call(h.number(), [0; 6]), err(Error::NotPermitted), "{h:?}");
+        }
+    }
+
+    /// Writes `reqs` to the data page and runs them as one `mmu_update`,
+    /// with `done` after them.
+    fn mmu_update(t: &mut T, reqs: &[MmuUpdate]) -> (Result<u64, Error>, u32) {
+        let mut bytes = Vec::new();
+        for r in reqs {
+            bytes.extend_from_slice(&r.ptr.to_le_bytes());
+            bytes.extend_from_slice(&r.val.to_le_bytes());
+        }
+        let done = T::DATA + bytes.len() as u64;
+        bytes.extend_from_slice(&[0xff; 4]);
+        t.write(T::DATA, &bytes);
+        let r = t.result(H::MmuUpdate, [T::DATA, reqs.len() as u64, done, 0x7ff0, 0, 0]);
+        (r, t.read_u64(done) as u32)
+    }
+
+    fn l1_maddr(t: &T, index: u64) -> u64 {
+        let (l1, _) = t.dom.space(0).translate(&t.mem, T::L1, crate::guest_memory::Access::Read).unwrap();
+        l1.phys() + index * 8
+    }
+
+    #[test]
+    fn mmu_update_applies_validates_and_reports_progress() {
+        let mut t = T::new();
+        let frame = t.mfn(20);
+        let entry = l1_maddr(&t, 20);
+        // Map page 20 writable at FREE_VA: the guest can now write it.
+        assert_eq!(mmu_update(&mut t, &[MmuUpdate::pt_update(entry, frame.phys() | P | RW)]), (Ok(0), 1));
+        t.write(FREE_VA, b"mapped");
+        assert_eq!(&t.mem.frame(frame)[..6], b"mapped");
+        t.audit();
+        // A batch whose third entry maps the L4 writable stops there.
+        let l4 = t.dom.vcpus[0].kernel_base();
+        let batch = [
+            MmuUpdate::pt_update(l1_maddr(&t, 21), t.mfn(21).phys() | P),
+            MmuUpdate::pt_update(l1_maddr(&t, 22), t.mfn(22).phys() | P),
+            MmuUpdate::pt_update(l1_maddr(&t, 23), l4.phys() | P | RW),
+            MmuUpdate::pt_update(l1_maddr(&t, 24), t.mfn(24).phys() | P),
+        ];
+        assert_eq!(mmu_update(&mut t, &batch), (Err(Error::Busy), 2));
+        assert_eq!(t.read_u64(T::L1 + 22 * 8), t.mfn(22).phys() | P | U);
+        assert_eq!(t.read_u64(T::L1 + 23 * 8), 0);
+        assert_eq!(t.read_u64(T::L1 + 24 * 8), 0, "nothing after the failure");
+        t.audit();
+        // Bad commands and targets.
+        let mut bad = MmuUpdate::pt_update(entry, 0);
+        bad.ptr |= 3;
+        assert_eq!(mmu_update(&mut t, &[bad]), (Err(Error::Invalid), 0), "undefined command");
+        assert_eq!(mmu_update(&mut t, &[MmuUpdate { ptr: entry | 4, val: 0 }]), (Err(Error::Invalid), 0), "unaligned");
+        assert_eq!(mmu_update(&mut t, &[MmuUpdate::pt_update(frame.phys(), 0)]), (Err(Error::Invalid), 0), "not a table");
+        let l4_slot = l4.phys() + 256 * 8;
+        assert_eq!(mmu_update(&mut t, &[MmuUpdate::pt_update(l4_slot, 0)]), (Err(Error::NotPermitted), 0));
+        // The m2p: own frames only.
+        assert_eq!(mmu_update(&mut t, &[MmuUpdate::machphys_update(frame.0, 77)]), (Ok(0), 1));
+        assert_eq!(t.machine.m2p.get(&t.mem, frame), 77);
+        assert_eq!(mmu_update(&mut t, &[MmuUpdate::machphys_update(3, 77)]), (Err(Error::Invalid), 0));
+        assert_eq!(t.machine.m2p.get(&t.mem, Mfn(3)), INVALID_FRAME);
+        // Register arguments.
+        assert_eq!(t.result(H::MmuUpdate, [T::DATA, 513, 0, 0x7ff0, 0, 0]), Err(Error::TooBig));
+        assert_eq!(t.result(H::MmuUpdate, [T::DATA, 1, 0, 2, 0, 0]), Err(Error::NotPermitted), "foreign");
+        assert_eq!(t.result(H::MmuUpdate, [T::DATA, 1, 0, 1 << 32, 0, 0]), Err(Error::Invalid));
+        assert_eq!(t.result(H::MmuUpdate, [M2P_VIRT_START, 1, 0, 0x7ff0, 0, 0]), Err(Error::BadAddress));
+        t.write(T::DATA, &[0xff; 4]);
+        assert_eq!(t.result(H::MmuUpdate, [M2P_VIRT_START, 1, T::DATA, 0x7ff0, 0, 0]), Err(Error::BadAddress));
+        assert_eq!(t.read_u64(T::DATA) as u32, 0, "done reports 0 for unreadable requests");
+        t.write(T::DATA, &[0xff; 4]);
+        assert_eq!(t.result(H::MmuUpdate, [T::DATA, 513, T::DATA, 0x7ff0, 0, 0]), Err(Error::TooBig));
+        assert_eq!(t.read_u64(T::DATA) as u32, u32::MAX, "a call refused on its registers writes nothing");
+        assert_eq!(t.result(H::MmuUpdate, [T::DATA, 1, T::TEXT, 0x7ff0, 0, 0]), Err(Error::BadAddress), "done read-only");
+        assert_eq!(t.result(H::MmuUpdate, [T::DATA, 0, 0, 1, 0, 0]), Ok(0), "own id, nothing to do");
+        t.audit();
+    }
+
+    #[test]
+    fn a_batch_that_unmaps_its_own_requests_stops_there() {
+        let mut t = T::new();
+        // 40 updates in the data page; the first unmaps the data page. The
+        // first chunk is already read, so its entries all apply; the next
+        // chunk cannot be read.
+        let data_entry = l1_maddr(&t, 1);
+        let mut reqs = vec![MmuUpdate::pt_update(data_entry, 0)];
+        for i in 1..40 {
+            reqs.push(MmuUpdate::pt_update(l1_maddr(&t, 20 + i), t.mfn(20 + i).phys() | P));
+        }
+        let bytes: Vec<u8> = reqs.iter().flat_map(|r| [r.ptr.to_le_bytes(), r.val.to_le_bytes()].concat()).collect();
+        t.write(T::DATA, &bytes);
+        assert_eq!(t.result(H::MmuUpdate, [T::DATA, 40, 0, 0x7ff0, 0, 0]), Err(Error::BadAddress));
+        let applied = (1..40).filter(|&i| t.read_u64(T::L1 + (20 + i) * 8) != 0).count();
+        assert_eq!(applied, 31, "the first chunk of 32, less the unmapping entry itself");
+        t.audit();
+    }
+
+    #[test]
+    fn update_va_mapping_flags_and_flushes() {
+        let mut t = T::new();
+        let frame = t.mfn(20).phys();
+        let uvm = |t: &mut T, va, val, flags, mask| t.result(H::UpdateVaMapping, [va, val, flags, mask, 0, 0]);
+        t.machine.frames.take_flush();
+        assert_eq!(uvm(&mut t, FREE_VA, frame | P | RW, 2, 0), Ok(0));
+        assert_eq!(t.machine.frames.take_flush().pages(), &[FREE_VA]);
+        assert_eq!(uvm(&mut t, FREE_VA, frame | P, 1 | 4, 1), Ok(0));
+        assert!(t.machine.frames.take_flush().full);
+        assert_eq!(uvm(&mut t, FREE_VA, frame | P, 8, 0), Ok(0));
+        assert!(t.machine.frames.take_flush().is_empty());
+        for (flags, mask, e) in [(3, 0, Error::Invalid), (16, 0, Error::Invalid), (4 | 8, 1, Error::Invalid), (4, 2, Error::NotFound), (1, 1, Error::Invalid)] {
+            assert_eq!(uvm(&mut t, FREE_VA, 0, flags, mask), Err(e), "flags {flags:#x} mask {mask:#x}");
+        }
+        assert_eq!(uvm(&mut t, M2P_VIRT_START, 0, 0, 0), Err(Error::Invalid), "reserved range");
+        assert_eq!(uvm(&mut t, 1 << 47, 0, 0, 0), Err(Error::Invalid), "non-canonical");
+        assert_eq!(uvm(&mut t, 0x4000_0000, 0, 0, 0), Err(Error::Invalid), "no L1 there");
+        let l4 = t.dom.vcpus[0].kernel_base().phys();
+        assert_eq!(uvm(&mut t, T::L4, l4 | P | RW, 0, 0), Err(Error::Busy));
+        t.audit();
+    }
+
+    fn mmuext(t: &mut T, ops: &[(MmuextCmd, u64, u64)]) -> (Result<u64, Error>, u32) {
+        let mut bytes = Vec::new();
+        for &(cmd, a1, a2) in ops {
+            bytes.extend_from_slice(&(cmd as u32).to_le_bytes());
+            bytes.extend_from_slice(&0u32.to_le_bytes());
+            bytes.extend_from_slice(&a1.to_le_bytes());
+            bytes.extend_from_slice(&a2.to_le_bytes());
+        }
+        let done = T::DATA + bytes.len() as u64;
+        bytes.extend_from_slice(&[0xff; 4]);
+        t.write(T::DATA, &bytes);
+        let r = t.result(H::MmuextOp, [T::DATA, ops.len() as u64, done, 0, 0, 0]);
+        (r, t.read_u64(done) as u32)
+    }
+
+    /// Makes page `pfn` a copy of the bootstrap L4's guest half, pinned.
+    fn second_l4(t: &mut T, pfn: u64) -> Mfn {
+        let l4 = t.dom.vcpus[0].kernel_base();
+        let new = t.mfn(pfn);
+        for i in 0..512 {
+            let v = t.mem.read_u64(l4, i);
+            t.mem.write_u64(new, i, v);
+        }
+        assert_eq!(mmuext(t, &[(MmuextCmd::PinL4, new.0, 0)]), (Ok(0), 1));
+        new
+    }
+
+    #[test]
+    fn mmuext_pins_switches_and_flushes() {
+        use MmuextCmd::*;
+        let mut t = T::new();
+        let boot_l4 = t.dom.vcpus[0].kernel_base();
+        let new = second_l4(&mut t, 30);
+        assert_eq!(t.machine.frames.info(new).unwrap().ty, PageType::L4);
+        t.machine.frames.take_flush();
+        // Switch, unpin the old one (the tree stays: the new L4 names the
+        // same L3), switch back.
+        assert_eq!(mmuext(&mut t, &[(NewBaseptr, new.0, 0), (Unpin, boot_l4.0, 0)]), (Ok(0), 2));
+        assert_eq!(t.dom.vcpus[0].kernel_base(), new);
+        assert!(t.machine.frames.take_flush().full);
+        assert_eq!(t.machine.frames.info(boot_l4).unwrap().ty, PageType::None, "no use left");
+        t.audit();
+        assert_eq!(mmuext(&mut t, &[(NewBaseptr, boot_l4.0, 0)]), (Err(Error::Invalid), 0), "no longer an L4");
+        assert_eq!(mmuext(&mut t, &[(PinL4, boot_l4.0, 0), (NewBaseptr, boot_l4.0, 0)]), (Ok(0), 2));
+        // User base pointer in and out.
+        assert_eq!(mmuext(&mut t, &[(NewUserBaseptr, new.0, 0)]), (Ok(0), 1));
+        assert_eq!(t.dom.vcpus[0].user_base(), Some(new));
+        t.audit();
+        assert_eq!(mmuext(&mut t, &[(NewUserBaseptr, 0, 0)]), (Ok(0), 1));
+        assert_eq!(t.dom.vcpus[0].user_base(), None);
+        // Flushes.
+        t.machine.frames.take_flush();
+        assert_eq!(mmuext(&mut t, &[(InvlpgLocal, FREE_VA, 0), (InvlpgMulti, T::DATA, 1)]), (Ok(0), 2));
+        assert_eq!(t.machine.frames.take_flush().pages(), &[FREE_VA, T::DATA]);
+        assert_eq!(mmuext(&mut t, &[(TlbFlushMulti, 0, 0)]), (Ok(0), 1));
+        assert!(t.machine.frames.take_flush().is_empty(), "an empty mask flushes nothing");
+        assert_eq!(mmuext(&mut t, &[(TlbFlushAll, 0, 0)]), (Ok(0), 1));
+        assert!(t.machine.frames.take_flush().full);
+        // Errors, each stopping the batch where it stands.
+        let pt_frame = t.mfn(8).0;
+        for (ops, want) in [
+            (vec![(TlbFlushLocal, 1, 0)], (Err(Error::Invalid), 0)),
+            (vec![(TlbFlushLocal, 0, 0), (InvlpgLocal, 1 << 47, 0)], (Err(Error::Invalid), 1)),
+            (vec![(TlbFlushMulti, 0, 2)], (Err(Error::NotFound), 0)),
+            (vec![(PinL1, 3, 0)], (Err(Error::NotFound), 0)),
+            (vec![(PinL4, new.0, 0)], (Err(Error::Exists), 0)),
+            (vec![(PinL2, pt_frame, 0)], (Err(Error::Busy), 0)),
+            (vec![(Unpin, pt_frame, 0)], (Err(Error::NotPermitted), 0)),
+            (vec![(NewBaseptr, pt_frame, 0)], (Err(Error::Invalid), 0)),
+            (vec![(PinL1, t.mfn(31).0, 5)], (Err(Error::Invalid), 0)),
+        ] {
+            assert_eq!(mmuext(&mut t, &ops), want, "{ops:?}");
+        }
+        let mut raw = [0u8; 24];
+        raw[0] = 13;
+        t.write(T::DATA, &raw);
+        assert_eq!(t.result(H::MmuextOp, [T::DATA, 1, 0, 0, 0, 0]), Err(Error::Invalid), "undefined command");
+        raw[0] = TlbFlushLocal as u8;
+        raw[4] = 1;
+        t.write(T::DATA, &raw);
+        assert_eq!(t.result(H::MmuextOp, [T::DATA, 1, 0, 0, 0, 0]), Err(Error::Invalid), "reserved field");
+        assert_eq!(t.result(H::MmuextOp, [T::DATA, 129, 0, 0, 0, 0]), Err(Error::TooBig));
+        t.audit();
+    }
+
+    #[test]
+    fn memory_map_describes_the_pseudo_physical_space() {
+        let mut t = T::new();
+        assert_eq!(t.result(H::MemoryMap, [T::DATA, 4, 0, 0, 0, 0]), Ok(1));
+        assert_eq!(page(&t, T::DATA, 24), [&0u64.to_le_bytes()[..], &(1u64 << 20).to_le_bytes(), &[1, 0, 0, 0, 0, 0, 0, 0]].concat());
+        assert_eq!(t.result(H::MemoryMap, [T::DATA, 0, 0, 0, 0, 0]), Err(Error::TooBig));
+        assert_eq!(t.result(H::MemoryMap, [T::TEXT, 1, 0, 0, 0, 0]), Err(Error::BadAddress));
+    }
+
+    fn reservation(t: &mut T, call: H, extents: &[u64], order: u32, bits: u32) -> (Result<u64, Error>, Vec<u64>) {
+        let array = T::DATA + 0x100;
+        let bytes: Vec<u8> = extents.iter().flat_map(|e| e.to_le_bytes()).collect();
+        t.write(array, &bytes);
+        let mut r = Vec::new();
+        r.extend_from_slice(&array.to_le_bytes());
+        r.extend_from_slice(&(extents.len() as u32).to_le_bytes());
+        r.extend_from_slice(&order.to_le_bytes());
+        r.extend_from_slice(&bits.to_le_bytes());
+        r.extend_from_slice(&0x7ff0u32.to_le_bytes());
+        r.extend_from_slice(&0u64.to_le_bytes());
+        t.write(T::DATA, &r);
+        let result = t.result(call, [T::DATA, 0, 0, 0, 0, 0]);
+        let back = (0..extents.len() as u64).map(|i| t.read_u64(array + i * 8)).collect();
+        (result, back)
+    }
+
+    #[test]
+    fn reservations_give_back_and_take_again() {
+        let mut t = T::new();
+        let free = t.machine.allocator.free_count();
+        let (a, b, c) = (t.mfn(40), t.mfn(41), t.mfn(42));
+        // Page 13 is the first after the bootstrap region: map it, then try
+        // to give it back while mapped.
+        assert_eq!(t.result(H::UpdateVaMapping, [FREE_VA, c.phys() | P, 0, 0, 0, 0]), Ok(0));
+        assert_eq!(reservation(&mut t, H::ReservationDecrease, &[c.0], 0, 0).0, Err(Error::Busy));
+        assert_eq!(reservation(&mut t, H::ReservationDecrease, &[3], 0, 0).0, Err(Error::NotFound));
+        let shared_info = t.dom.shared_info.0;
+        assert_eq!(reservation(&mut t, H::ReservationDecrease, &[shared_info], 0, 0).0, Err(Error::Busy));
+        // Two go back; the third is mapped, so the call stops at it.
+        assert_eq!(reservation(&mut t, H::ReservationDecrease, &[a.0, b.0, c.0], 0, 0).0, Ok(2));
+        assert_eq!((t.dom.nr_pages, t.machine.allocator.free_count()), (254, free + 2));
+        assert_eq!(t.machine.m2p.get(&t.mem, a), INVALID_FRAME);
+        assert_eq!(t.machine.frames.owner(a), None);
+        // Take three more: only two fit under the maximum.
+        let (r, got) = reservation(&mut t, H::ReservationIncrease, &[40, 41, 99], 0, 0);
+        assert_eq!(r, Ok(2));
+        assert_eq!(got[2], 99, "the third entry untouched");
+        for (pfn, mfn) in [(40, got[0]), (41, got[1])] {
+            assert_eq!(t.machine.frames.owner(Mfn(mfn)), Some(t.dom.id));
+            assert_eq!(t.machine.m2p.get(&t.mem, Mfn(mfn)), pfn);
+            assert!(t.mem.frame(Mfn(mfn)).iter().all(|&b| b == 0), "zeroed");
+        }
+        assert_eq!(reservation(&mut t, H::ReservationIncrease, &[50], 0, 0).0, Err(Error::NoMemory), "at the maximum");
+        // Argument checks.
+        assert_eq!(reservation(&mut t, H::ReservationIncrease, &[50], 9, 0).0, Err(Error::Invalid), "no superpages");
+        assert_eq!(reservation(&mut t, H::ReservationDecrease, &[got[0]], 0, 32).0, Err(Error::Invalid), "address bits");
+        assert_eq!(reservation(&mut t, H::ReservationDecrease, &[0; 513], 0, 0).0, Err(Error::TooBig));
+        // Query.
+        assert_eq!(t.result(H::ReservationQuery, [0x7ff0, T::DATA, 0, 0, 0, 0]), Ok(0));
+        assert_eq!([t.read_u64(T::DATA), t.read_u64(T::DATA + 8)], [256, 256]);
+        assert_eq!(t.read_u64(T::DATA + 16), t.machine.allocator.free_count());
+        assert_eq!(t.result(H::ReservationQuery, [7, T::DATA, 0, 0, 0, 0]), Err(Error::NotPermitted));
+        t.audit();
+    }
+
+    #[test]
+    fn reservation_exchange_is_all_or_nothing() {
+        let mut t = T::new();
+        let inputs: Vec<u64> = (100..108).map(|p| t.mfn(p).0).collect();
+        let ex = T::DATA + 0x200;
+        let put_exchange = |t: &mut T, input: &[u64], out_order: u32, out_bits: u32| {
+            let in_arr = T::DATA + 0x400;
+            let out_arr = T::DATA + 0x800;
+            let bytes: Vec<u8> = input.iter().flat_map(|e| e.to_le_bytes()).collect();
+            t.write(in_arr, &bytes);
+            t.write(out_arr, &100u64.to_le_bytes());
+            let mut r = Vec::new();
+            for (arr, n, order, bits) in [(in_arr, input.len() as u32, 0, 0), (out_arr, 1, out_order, out_bits)] {
+                r.extend_from_slice(&arr.to_le_bytes());
+                r.extend_from_slice(&n.to_le_bytes());
+                r.extend_from_slice(&order.to_le_bytes());
+                r.extend_from_slice(&bits.to_le_bytes());
+                r.extend_from_slice(&0x7ff0u32.to_le_bytes());
+                r.extend_from_slice(&0u64.to_le_bytes());
+            }
+            r.extend_from_slice(&u64::MAX.to_le_bytes());
+            t.write(ex, &r);
+            (t.result(H::ReservationExchange, [ex, 0, 0, 0, 0, 0]), t.read_u64(out_arr), t.read_u64(ex + 64))
+        };
+        // Sizes must match; inputs must be givable and named once.
+        assert_eq!(put_exchange(&mut t, &inputs[..7], 3, 0).0, Err(Error::Invalid));
+        let mut twice = inputs.clone();
+        twice[7] = twice[0];
+        assert_eq!(put_exchange(&mut t, &twice, 3, 0).0, Err(Error::Invalid));
+        let mut mapped = inputs.clone();
+        mapped[3] = t.mfn(0).0;
+        assert_eq!(put_exchange(&mut t, &mapped, 3, 0).0, Err(Error::Busy));
+        // No 8-frame run below 64 KiB: nothing changes.
+        let (r, _, n) = put_exchange(&mut t, &inputs, 3, 16);
+        assert_eq!((r, n), (Err(Error::NoMemory), 0), "nr_exchanged reads 0 on failure");
+        assert!(inputs.iter().all(|&m| t.machine.frames.owner(Mfn(m)) == Some(t.dom.id)));
+        // A contiguous, aligned extent of 8 for 8 scattered frames.
+        let free = t.machine.allocator.free_count();
+        let (r, first, n) = put_exchange(&mut t, &inputs, 3, 0);
+        assert_eq!((r, n), (Ok(0), 8));
+        assert_eq!(first % 8, 0);
+        for k in 0..8 {
+            assert_eq!(t.machine.frames.owner(Mfn(first + k)), Some(t.dom.id));
+            assert_eq!(t.machine.m2p.get(&t.mem, Mfn(first + k)), 100 + k);
+        }
+        assert!(inputs.iter().all(|&m| t.machine.frames.owner(Mfn(m)).is_none()));
+        assert_eq!((t.dom.nr_pages, t.machine.allocator.free_count()), (256, free));
+        t.audit();
+    }
+
+    #[test]
+    fn teardown_after_activity_returns_every_frame() {
+        let mut t = T::new();
+        let free_before_build = t.machine.allocator.free_count() + 257;
+        let new = second_l4(&mut t, 30);
+        assert_eq!(mmuext(&mut t, &[(MmuextCmd::NewUserBaseptr, new.0, 0)]), (Ok(0), 1));
+        assert_eq!(t.result(H::UpdateVaMapping, [FREE_VA, t.mfn(20).phys() | P | RW, 0, 0, 0, 0]), Ok(0));
+        let T { mut machine, mut mem, dom, .. } = t;
+        assert_eq!(dom.teardown(&mut machine, &mut mem), Ok(257));
+        assert_eq!(machine.allocator.free_count(), free_before_build);
     }
 
     fn trap(vector: u8, flags: u8, address: u64) -> Vec<u8> {
@@ -588,17 +867,17 @@ mod tests {
         let mut h = Harness::new();
         let table: Vec<u8> = [trap(14, 0x4, HANDLER), trap(0x80, 3, HANDLER + 8)].concat();
         h.write(DATA, &table);
-        assert_eq!(h.call(Hypercall::SetTrapTable, [DATA, 2, 0, 0, 0, 0]), Disposition::Return(0));
-        let t = h.domain.vcpus[0].traps;
+        assert_eq!(h.call_hc(Hypercall::SetTrapTable, [DATA, 2, 0, 0, 0, 0]), Disposition::Return(0));
+        let t = h.dom.vcpus[0].traps;
         assert_eq!(t[14], TrapEntry { address: HANDLER, flags: 4 });
         assert!(t[14].masks_events());
         assert_eq!((t[0x80].dpl(), t[0x80].address), (3, HANDLER + 8));
         // A second table changes only what it names; address 0 removes.
         h.write(DATA, &trap(14, 0, 0));
-        assert_eq!(h.call(Hypercall::SetTrapTable, [DATA, 1, 0, 0, 0, 0]), Disposition::Return(0));
-        assert_eq!(h.domain.vcpus[0].traps[14], TrapEntry::default());
-        assert_eq!(h.domain.vcpus[0].traps[0x80].address, HANDLER + 8);
-        assert_eq!(h.call(Hypercall::SetTrapTable, [DATA, 0, 0, 0, 0, 0]), Disposition::Return(0), "an empty table");
+        assert_eq!(h.call_hc(Hypercall::SetTrapTable, [DATA, 1, 0, 0, 0, 0]), Disposition::Return(0));
+        assert_eq!(h.dom.vcpus[0].traps[14], TrapEntry::default());
+        assert_eq!(h.dom.vcpus[0].traps[0x80].address, HANDLER + 8);
+        assert_eq!(h.call_hc(Hypercall::SetTrapTable, [DATA, 0, 0, 0, 0, 0]), Disposition::Return(0), "an empty table");
     }
 
     #[test]
@@ -613,21 +892,21 @@ mod tests {
         ] {
             let mut h = Harness::new();
             h.write(DATA, &[trap(14, 0, HANDLER), bad].concat());
-            assert_eq!(h.call(Hypercall::SetTrapTable, [DATA, 2, 0, 0, 0, 0]), err(want));
-            assert_eq!(h.domain.vcpus[0].traps[14], TrapEntry::default(), "the good entry was not applied either");
+            assert_eq!(h.call_hc(Hypercall::SetTrapTable, [DATA, 2, 0, 0, 0, 0]), err(want));
+            assert_eq!(h.dom.vcpus[0].traps[14], TrapEntry::default(), "the good entry was not applied either");
         }
         let mut h = Harness::new();
-        assert_eq!(h.call(Hypercall::SetTrapTable, [DATA, 257, 0, 0, 0, 0]), err(Error::TooBig));
-        assert_eq!(h.call(Hypercall::SetTrapTable, [DATA, u64::MAX, 0, 0, 0, 0]), err(Error::TooBig));
-        assert_eq!(h.call(Hypercall::SetTrapTable, [END - 16, 2, 0, 0, 0, 0]), err(Error::BadAddress));
-        assert_eq!(h.call(Hypercall::SetTrapTable, [0xffff_8000_0000_0000, 1, 0, 0, 0, 0]), err(Error::BadAddress));
+        assert_eq!(h.call_hc(Hypercall::SetTrapTable, [DATA, 257, 0, 0, 0, 0]), err(Error::TooBig));
+        assert_eq!(h.call_hc(Hypercall::SetTrapTable, [DATA, u64::MAX, 0, 0, 0, 0]), err(Error::TooBig));
+        assert_eq!(h.call_hc(Hypercall::SetTrapTable, [END - 16, 2, 0, 0, 0, 0]), err(Error::BadAddress));
+        assert_eq!(h.call_hc(Hypercall::SetTrapTable, [0xffff_8000_0000_0000, 1, 0, 0, 0, 0]), err(Error::BadAddress));
     }
 
     #[test]
     fn stack_switch_checks_the_stack_and_its_room() {
         let mut h = Harness::new();
-        assert_eq!(h.call(Hypercall::StackSwitch, [DATA + 0x100, 0, 0, 0, 0, 0]), Disposition::Return(0));
-        assert_eq!(h.domain.vcpus[0].entry.kernel_sp, DATA + 0x100);
+        assert_eq!(h.call_hc(Hypercall::StackSwitch, [DATA + 0x100, 0, 0, 0, 0, 0]), Disposition::Return(0));
+        assert_eq!(h.dom.vcpus[0].entry.kernel_sp, DATA + 0x100);
         for bad in [
             DATA + 8,                          // not 16-byte aligned
             0x8000_0000_0000,                  // non-canonical
@@ -636,21 +915,21 @@ mod tests {
             0,                                 // wraps
             0x40,                              // wraps
         ] {
-            assert_eq!(h.call(Hypercall::StackSwitch, [bad, 0, 0, 0, 0, 0]), err(Error::Invalid), "{bad:#x}");
+            assert_eq!(h.call_hc(Hypercall::StackSwitch, [bad, 0, 0, 0, 0, 0]), err(Error::Invalid), "{bad:#x}");
         }
-        assert_eq!(h.domain.vcpus[0].entry.kernel_sp, DATA + 0x100);
-        assert_eq!(h.call(Hypercall::StackSwitch, [0xffff_8800_0000_0000 + 0x80, 0, 0, 0, 0, 0]), Disposition::Return(0), "just enough room");
+        assert_eq!(h.dom.vcpus[0].entry.kernel_sp, DATA + 0x100);
+        assert_eq!(h.call_hc(Hypercall::StackSwitch, [0xffff_8800_0000_0000 + 0x80, 0, 0, 0, 0, 0]), Disposition::Return(0), "just enough room");
     }
 
     #[test]
     fn set_callback_kinds_flags_and_addresses() {
         let mut h = Harness::new();
-        assert_eq!(h.call(Hypercall::SetCallback, [2, HANDLER, 1, 0, 0, 0]), Disposition::Return(0));
-        assert_eq!((h.domain.vcpus[0].entry.syscall_entry, h.domain.vcpus[0].entry.syscall_masks_events), (HANDLER, 1));
-        assert_eq!(h.call(Hypercall::SetCallback, [0, HANDLER + 4, 0, 0, 0, 0]), Disposition::Return(0));
-        assert_eq!(h.domain.vcpus[0].event_callback, Callback { address: HANDLER + 4, masks_events: false });
-        assert_eq!(h.call(Hypercall::SetCallback, [1, HANDLER + 8, 1, 0, 0, 0]), Disposition::Return(0));
-        assert_eq!(h.domain.vcpus[0].failsafe_callback, Callback { address: HANDLER + 8, masks_events: true });
+        assert_eq!(h.call_hc(Hypercall::SetCallback, [2, HANDLER, 1, 0, 0, 0]), Disposition::Return(0));
+        assert_eq!((h.dom.vcpus[0].entry.syscall_entry, h.dom.vcpus[0].entry.syscall_masks_events), (HANDLER, 1));
+        assert_eq!(h.call_hc(Hypercall::SetCallback, [0, HANDLER + 4, 0, 0, 0, 0]), Disposition::Return(0));
+        assert_eq!(h.dom.vcpus[0].event_callback, Callback { address: HANDLER + 4, masks_events: false });
+        assert_eq!(h.call_hc(Hypercall::SetCallback, [1, HANDLER + 8, 1, 0, 0, 0]), Disposition::Return(0));
+        assert_eq!(h.dom.vcpus[0].failsafe_callback, Callback { address: HANDLER + 8, masks_events: true });
         for (a, what) in [
             ([3, HANDLER, 0], "unknown kind"),
             ([u64::MAX, HANDLER, 0], "absurd kind"),
@@ -659,54 +938,26 @@ mod tests {
             ([2, 0xffff_8000_0000_0000, 0], "direct map"),
             ([2, 0x8000_0000_0000, 0], "non-canonical"),
         ] {
-            assert_eq!(h.call(Hypercall::SetCallback, [a[0], a[1], a[2], 0, 0, 0]), err(Error::Invalid), "{what}");
+            assert_eq!(h.call_hc(Hypercall::SetCallback, [a[0], a[1], a[2], 0, 0, 0]), err(Error::Invalid), "{what}");
         }
-        assert_eq!(h.domain.vcpus[0].entry.syscall_entry, HANDLER, "refused calls change nothing");
-        assert_eq!(h.call(Hypercall::SetCallback, [2, 0, 0, 0, 0, 0]), Disposition::Return(0), "0 removes");
-        assert_eq!(h.domain.vcpus[0].entry.syscall_entry, 0);
+        assert_eq!(h.dom.vcpus[0].entry.syscall_entry, HANDLER, "refused calls change nothing");
+        assert_eq!(h.call_hc(Hypercall::SetCallback, [2, 0, 0, 0, 0, 0]), Disposition::Return(0), "0 removes");
+        assert_eq!(h.dom.vcpus[0].entry.syscall_entry, 0);
     }
 
     #[test]
     fn set_segment_base_reaches_the_right_base() {
         let mut h = Harness::new();
-        assert_eq!(h.call(Hypercall::SetSegmentBase, [0, 0x1000, 0, 0, 0, 0]), Disposition::Return(0));
-        assert_eq!(h.call(Hypercall::SetSegmentBase, [1, 0x2000, 0, 0, 0, 0]), Disposition::Return(0));
-        assert_eq!(h.call(Hypercall::SetSegmentBase, [2, 0x3000, 0, 0, 0, 0]), Disposition::Return(0));
-        assert_eq!((h.cpu.fs, h.cpu.gs, h.domain.vcpus[0].entry.inactive_gs_base), (0x1000, 0x2000, 0x3000));
-        assert_eq!(h.call(Hypercall::SetSegmentBase, [3, USER_DS, 0, 0, 0, 0]), Disposition::Return(0));
-        assert_eq!(h.domain.vcpus[0].entry.inactive_gs_base, 0);
+        assert_eq!(h.call_hc(Hypercall::SetSegmentBase, [0, 0x1000, 0, 0, 0, 0]), Disposition::Return(0));
+        assert_eq!(h.call_hc(Hypercall::SetSegmentBase, [1, 0x2000, 0, 0, 0, 0]), Disposition::Return(0));
+        assert_eq!(h.call_hc(Hypercall::SetSegmentBase, [2, 0x3000, 0, 0, 0, 0]), Disposition::Return(0));
+        assert_eq!((h.cpu.fs, h.cpu.gs, h.dom.vcpus[0].entry.inactive_gs_base), (0x1000, 0x2000, 0x3000));
+        assert_eq!(h.call_hc(Hypercall::SetSegmentBase, [3, USER_DS, 0, 0, 0, 0]), Disposition::Return(0));
+        assert_eq!(h.dom.vcpus[0].entry.inactive_gs_base, 0);
         for a in [[4, 0], [u64::MAX, 0], [0, 0x8000_0000_0000], [1, 0xfff0_0000_0000_0000], [2, 1 << 63], [3, 0x1000], [3, 0x1018]] {
-            assert_eq!(h.call(Hypercall::SetSegmentBase, [a[0], a[1], 0, 0, 0, 0]), err(Error::Invalid), "{a:?}");
+            assert_eq!(h.call_hc(Hypercall::SetSegmentBase, [a[0], a[1], 0, 0, 0, 0]), err(Error::Invalid), "{a:?}");
         }
         assert_eq!((h.cpu.fs, h.cpu.gs), (0x1000, 0x2000));
-    }
-
-    fn mmuext(cmd: u32, reserved: u32, arg1: u64, arg2: u64) -> Vec<u8> {
-        [&cmd.to_le_bytes()[..], &reserved.to_le_bytes(), &arg1.to_le_bytes(), &arg2.to_le_bytes()].concat()
-    }
-
-    #[test]
-    fn base_pointers_need_an_l4_frame() {
-        let mut h = Harness::new();
-        let l4 = h.domain.space.l4.0;
-        h.write(DATA, &[mmuext(6, 0, l4, 0), mmuext(6, 0, l4 + 1, 0), mmuext(6, 0, 0, 0)].concat());
-        let done = DATA + 0x200;
-        assert_eq!(h.call(Hypercall::MmuextOp, [DATA, 3, done, 0, 0, 0]), err(Error::Invalid));
-        assert_eq!(h.read(done, 4), 1u32.to_le_bytes(), "one op took effect");
-        assert_eq!(h.domain.vcpus[0].entry.user_l4, Mfn(l4).phys());
-        assert_eq!(h.call(Hypercall::MmuextOp, [DATA + 48, 1, done, 0, 0, 0]), Disposition::Return(0));
-        assert_eq!(h.domain.vcpus[0].entry.user_l4, 0, "0 removes the user base");
-        h.write(DATA, &[mmuext(5, 0, l4, 0)].concat());
-        assert_eq!(h.call(Hypercall::MmuextOp, [DATA, 1, 0, 0, 0, 0]), Disposition::Return(0));
-        assert_eq!(h.cpu.loads, vec![(Mfn(l4).phys(), Mode::Kernel)]);
-        for bad in [mmuext(6, 1, l4, 0), mmuext(6, 0, l4, 1), mmuext(5, 0, 0, 0), mmuext(13, 0, l4, 0), mmuext(3, 0, l4, 0)] {
-            h.write(DATA, &bad);
-            assert_eq!(h.call(Hypercall::MmuextOp, [DATA, 1, done, 0, 0, 0]), err(Error::Invalid));
-            assert_eq!(h.read(done, 4), 0u32.to_le_bytes());
-        }
-        assert_eq!(h.call(Hypercall::MmuextOp, [DATA, 129, 0, 0, 0, 0]), err(Error::TooBig));
-        assert_eq!(h.call(Hypercall::MmuextOp, [DATA, 1, TEXT, 0, 0, 0]), err(Error::BadAddress), "read-only done");
-        assert_eq!(h.call(Hypercall::MmuextOp, [u64::MAX - 8, 1, 0, 0, 0, 0]), err(Error::BadAddress), "wrapping ops");
     }
 
     #[test]
@@ -726,8 +977,8 @@ mod tests {
     #[test]
     fn event_and_scheduler_calls_are_decoded_for_the_hypervisor() {
         let mut h = Harness::new();
-        assert_eq!(h.call(Hypercall::EvtchnSend, [5, 0, 0, 0, 0, 0]), Disposition::Defer(Call::EvtchnSend { port: 5 }));
-        assert_eq!(h.call(Hypercall::SchedPoll, [DATA, 3, 77, 0, 0, 0]), Disposition::Defer(Call::SchedPoll { ports: DATA, nr: 3, deadline: 77 }));
+        assert_eq!(h.call_hc(Hypercall::EvtchnSend, [5, 0, 0, 0, 0, 0]), Disposition::Defer(Call::EvtchnSend { port: 5 }));
+        assert_eq!(h.call_hc(Hypercall::SchedPoll, [DATA, 3, 77, 0, 0, 0]), Disposition::Defer(Call::SchedPoll { ports: DATA, nr: 3, deadline: 77 }));
         for (nr, a, e) in [
             (Hypercall::EvtchnSend, [0, 0], Error::Invalid),
             (Hypercall::EvtchnSend, [4096, 0], Error::Invalid),
@@ -735,9 +986,8 @@ mod tests {
             (Hypercall::SchedPoll, [DATA, 0], Error::Invalid),
             (Hypercall::SchedPoll, [DATA, 129], Error::TooBig),
             (Hypercall::EvtchnAllocUnbound, [1 << 32, 0], Error::Invalid),
-            (Hypercall::WallclockSet, [0, 1 << 32], Error::Invalid),
         ] {
-            assert_eq!(h.call(nr, [a[0], a[1], 0, 0, 0, 0]), err(e), "{nr:?} {a:?}");
+            assert_eq!(h.call_hc(nr, [a[0], a[1], 0, 0, 0, 0]), err(e), "{nr:?} {a:?}");
         }
     }
 }

@@ -19,12 +19,17 @@ pub mod domain_builder;
 pub mod elf_image;
 pub mod event_channel;
 pub mod frame_allocator;
+pub mod frame_table;
 pub mod guest_memory;
 pub mod hypercall;
+pub mod m2p;
+pub mod machine;
+pub mod mmu;
 pub mod phys;
 pub mod pte;
 pub mod scheduler;
 pub mod time;
+pub mod trapped_write;
 pub mod vcpu;
 
 #[cfg(test)]

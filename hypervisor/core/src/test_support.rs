@@ -4,6 +4,7 @@ use crate::addr::{Mfn, PAGE_SIZE};
 use crate::phys::PhysMemory;
 
 /// `frames` zeroed frames, numbered from 0.
+#[derive(Clone, PartialEq, Eq)]
 pub struct VecMemory {
     frames: Vec<[u8; PAGE_SIZE]>,
 }
@@ -123,5 +124,146 @@ impl ElfBuilder {
             f[0x2000 + i] = i as u8;
         }
         f
+    }
+}
+
+/// A machine of `total` frames whose allocator hands out `first..total`
+/// (the frames below stand for the hypervisor's), with its m2p taken and
+/// a frame table whose hypervisor slots point at frames 2..18.
+pub fn machine(total: u64, first: u64) -> (crate::machine::MachineMemory, VecMemory) {
+    use crate::frame_allocator::FrameAllocator;
+    use crate::frame_table::FrameTable;
+    use crate::pte::{Pte, PteFlags};
+    let mut mem = VecMemory::new(total as usize);
+    let mut allocator = FrameAllocator::new(&[Mfn(first)..Mfn(total)], &[]);
+    let m2p = crate::m2p::M2p::allocate(&mut allocator, &mut mem).expect("room for the m2p");
+    let slots = core::array::from_fn(|i| Pte::new(Mfn(2 + i as u64), PteFlags::PRESENT | PteFlags::WRITABLE));
+    let frames = FrameTable::new(total, slots, 40);
+    (crate::machine::MachineMemory { allocator, frames, m2p }, mem)
+}
+
+/// A 1 MiB domain of the `ElfBuilder` guest on a 1024-frame machine, for
+/// tests of the calls. Its bootstrap region: image (text at `TEXT`, data
+/// at `DATA`), start info, p2m, page tables L4 L3 L2 L1, stack; nothing is
+/// mapped from `END` on, and the first L1 covers `TEXT .. TEXT + 2 MiB`.
+/// A CPU for hypercall tests: records what the hypervisor would load.
+#[derive(Default)]
+pub struct FakeCpu {
+    pub fs: u64,
+    pub gs: u64,
+    pub loads: Vec<(u64, crate::vcpu::Mode)>,
+}
+
+impl crate::vcpu::GuestCpu for FakeCpu {
+    fn active_gs_base(&self) -> u64 {
+        self.gs
+    }
+    fn set_active_gs_base(&mut self, value: u64) {
+        self.gs = value;
+    }
+    fn set_fs_base(&mut self, value: u64) {
+        self.fs = value;
+    }
+    fn load_address_space(&mut self, l4: u64, mode: crate::vcpu::Mode) {
+        self.loads.push((l4, mode));
+    }
+}
+
+pub struct TestDomain {
+    pub machine: crate::machine::MachineMemory,
+    pub mem: VecMemory,
+    pub dom: crate::domain::Domain,
+    pub console: Vec<u8>,
+    pub cpu: FakeCpu,
+}
+
+impl TestDomain {
+    pub const TEXT: u64 = 0xffff_ffff_8000_0000;
+    pub const DATA: u64 = Self::TEXT + 0x1000;
+    pub const L4: u64 = Self::TEXT + 5 * 0x1000;
+    pub const L1: u64 = Self::TEXT + 8 * 0x1000;
+    /// After the stack (pages 9-12) the shared-info page (13); nothing is
+    /// mapped from here on.
+    pub const END: u64 = Self::TEXT + 14 * 0x1000;
+    pub const FEATURES: u64 = 0;
+
+    pub fn new() -> TestDomain {
+        use crate::domain::DomainId;
+        use crate::domain_builder::{build, DomainSpec};
+        use crate::elf_image::GuestImage;
+        use hypercall_abi::version::AbiVersion;
+        let v1 = AbiVersion { major: 1, minor: 0 };
+        let bytes = ElfBuilder::guest().build();
+        let image = GuestImage::parse(&bytes, v1, 0).unwrap();
+        let (mut machine, mut mem) = machine(1024, 16);
+        let spec = DomainSpec { id: DomainId(1), name: "t", image: &image, memory_bytes: 1 << 20, cmdline: "", ramdisk: None, abi: v1, features: Self::FEATURES, vcpus: 1 };
+        let dom = build(&spec, &mut machine, &mut mem).unwrap();
+        TestDomain { machine, mem, dom, console: Vec::new(), cpu: FakeCpu::default() }
+    }
+
+    /// Makes hypercall `nr` with `args` from vCPU 0.
+    pub fn call(&mut self, nr: u64, args: [u64; 6]) -> crate::hypercall::Disposition {
+        let mut regs = crate::vcpu::GuestRegisters::default();
+        (regs.gprs.rax, regs.gprs.rdi, regs.gprs.rsi, regs.gprs.rdx, regs.gprs.r10, regs.gprs.r8, regs.gprs.r9) =
+            (nr, args[0], args[1], args[2], args[3], args[4], args[5]);
+        self.run(&mut regs)
+    }
+
+    pub fn call_hc(&mut self, nr: hypercall_abi::Hypercall, args: [u64; 6]) -> crate::hypercall::Disposition {
+        self.call(nr.number(), args)
+    }
+
+    /// Makes the hypercall `regs` hold, from vCPU 0; `iret` changes them.
+    pub fn run(&mut self, regs: &mut crate::vcpu::GuestRegisters) -> crate::hypercall::Disposition {
+        use crate::hypercall::{handle, Services};
+        let console = &mut self.console;
+        let mut sink = |b: &[u8]| console.extend_from_slice(b);
+        let mut services = Services {
+            abi: hypercall_abi::version::AbiVersion { major: 1, minor: 0 },
+            features: Self::FEATURES,
+            mem: &mut self.mem,
+            machine: &mut self.machine,
+            console: &mut sink,
+            cpu: &mut self.cpu,
+        };
+        handle(regs, &mut self.dom, 0, &mut services)
+    }
+
+    /// The result of call `nr`: its value or error.
+    pub fn result(&mut self, nr: hypercall_abi::Hypercall, args: [u64; 6]) -> Result<u64, hypercall_abi::Error> {
+        match self.call(nr.number(), args) {
+            crate::hypercall::Disposition::Return(rax) => hypercall_abi::Error::from_return(rax).map_err(|e| e.unwrap()),
+            other => panic!("{nr:?} ended the domain: {other:?}"),
+        }
+    }
+
+    pub fn write(&mut self, va: u64, bytes: &[u8]) {
+        self.dom.space(0).copy_to(&mut self.mem, va, bytes).unwrap();
+    }
+
+    pub fn read(&self, va: u64, len: usize) -> Vec<u8> {
+        let mut b = vec![0u8; len];
+        self.dom.space(0).copy_from(&self.mem, va, &mut b).unwrap();
+        b
+    }
+
+    pub fn read_u64(&self, va: u64) -> u64 {
+        let mut b = [0u8; 8];
+        self.dom.space(0).copy_from(&self.mem, va, &mut b).unwrap();
+        u64::from_le_bytes(b)
+    }
+
+    /// The machine frame behind pseudo-physical frame `pfn`, from the p2m
+    /// array the builder wrote (at page 4 of the bootstrap region).
+    pub fn mfn(&self, pfn: u64) -> Mfn {
+        Mfn(self.read_u64(Self::TEXT + 4 * 0x1000 + pfn * 8))
+    }
+
+    /// Checks every count in the frame table against what exists.
+    pub fn audit(&self) {
+        let v = &self.dom.vcpus[0];
+        let mut bases = vec![v.kernel_base()];
+        bases.extend(v.user_base());
+        crate::frame_table::tests::audit(&self.machine.frames, &self.mem, &bases, &[self.dom.shared_info]).unwrap();
     }
 }

@@ -386,7 +386,31 @@ impl Vcpu {
     /// The kernel-mode address space, where hypercall pointers and bounce
     /// frames live.
     pub fn kernel_space(&self) -> AddressSpace {
-        AddressSpace { l4: Mfn::from_phys(self.entry.kernel_l4) }
+        AddressSpace { l4: self.kernel_base() }
+    }
+
+    /// The kernel-mode base pointer (M6: it holds a use of its L4).
+    pub fn kernel_base(&self) -> Mfn {
+        Mfn::from_phys(self.entry.kernel_l4)
+    }
+
+    /// The user-mode base pointer, once the guest installs one.
+    pub fn user_base(&self) -> Option<Mfn> {
+        (self.entry.user_l4 != 0).then(|| Mfn::from_phys(self.entry.user_l4))
+    }
+
+    /// Installs a kernel base pointer; returns the one it replaces. The
+    /// caller moves the frame-table uses.
+    pub fn replace_kernel_base(&mut self, l4: Mfn) -> Mfn {
+        Mfn::from_phys(core::mem::replace(&mut self.entry.kernel_l4, l4.phys()))
+    }
+
+    /// Installs (or with `None` removes) the user base pointer; returns the
+    /// one it replaces.
+    pub fn replace_user_base(&mut self, l4: Option<Mfn>) -> Option<Mfn> {
+        let old = self.user_base();
+        self.entry.user_l4 = l4.map_or(0, Mfn::phys);
+        old
     }
 
     fn info_byte(&self, mem: &impl PhysMemory, field: usize) -> u8 {

@@ -32,6 +32,35 @@ pub fn cycles_per_op(per_batch: u32, mut op: impl FnMut()) -> (u64, u64, u64) {
     (samples[BATCHES / 2], samples[0], samples[BATCHES - 1])
 }
 
+/// Per-operation cycles of `op` alone, each run after an untimed `setup`
+/// (what must happen before the operation can be repeated: an unpin
+/// before a pin). Batches as in [`cycles_per_op`]; the two `rdtscp` reads
+/// around each operation are included, on both sides of a ratio alike.
+pub fn cycles_per_op_with_setup(per_batch: u32, mut setup: impl FnMut(), mut op: impl FnMut()) -> (u64, u64, u64) {
+    let mut samples = [0u64; BATCHES];
+    for _ in 0..per_batch {
+        setup();
+        op();
+    }
+    for s in samples.iter_mut() {
+        let mut total = 0;
+        for _ in 0..per_batch {
+            setup();
+            let t0 = tsc();
+            op();
+            total += tsc() - t0;
+        }
+        *s = total / u64::from(per_batch);
+    }
+    samples.sort_unstable();
+    (samples[BATCHES / 2], samples[0], samples[BATCHES - 1])
+}
+
+/// Statistics of an operation that handles `n` items, per item.
+pub fn per_item(stats: (u64, u64, u64), n: u64) -> (u64, u64, u64) {
+    (stats.0 / n, stats.1 / n, stats.2 / n)
+}
+
 /// Formats one result line the harness parses:
 /// `bench <name> median=<n> min=<n> max=<n> unit=cycles`.
 pub struct Line<'a> {

@@ -1,8 +1,14 @@
-//! The native baseline of the hypercall round trip: a tiny kernel, booted
-//! by QEMU through Veneer's own PVH entry, that runs the same timing loop in
-//! ring 3 against a ring-0 `syscall` handler that does nothing but
-//! `sysretq`. Veneer's hypercall round trip divided by this is the first
-//! row of the native-vs-Veneer table.
+//! The native side of the micro-benchmarks: a tiny kernel, booted by QEMU
+//! through Veneer's own PVH entry, that runs the same timing loops as the
+//! Veneer guests.
+//!
+//! - In ring 0, the page-table operations a PV guest makes hypercalls for,
+//!   done the native way: stores of 1, 16 and 512 entries into a live L1
+//!   (the native `mmu_update` batch), filling a whole L1 (what a native
+//!   kernel does where a PV one also pins it), and a CR3 load (a new base
+//!   pointer).
+//! - In ring 3, a `syscall` round trip against a ring-0 handler that does
+//!   nothing but `sysretq` (the native hypercall round trip).
 #![no_std]
 #![no_main]
 
@@ -11,7 +17,7 @@ use core::fmt::Write;
 
 use spin::Once;
 use uart_16550::SerialPort;
-use veneer_perf_measure::{cycles_per_op, Line};
+use veneer_perf_measure::{cycles_per_op, per_item, Line};
 use x86_64::registers::control::{Cr3, Cr3Flags};
 use x86_64::registers::model_specific::{Efer, EferFlags, LStar, SFMask, Star};
 use x86_64::registers::rflags::RFlags;
@@ -41,6 +47,14 @@ unsafe impl Sync for Table {}
 static PML4: Table = Table(UnsafeCell::new([0; 512]));
 static PDPT: Table = Table(UnsafeCell::new([0; 512]));
 static PD: Table = Table(UnsafeCell::new([0; 512]));
+/// A second top level with the same mappings, for CR3 loads.
+static PML4_B: Table = Table(UnsafeCell::new([0; 512]));
+/// The 2 MiB after the image's 1 GiB: a PD whose first entry is `WINDOW`,
+/// a live L1 the batch benchmarks write.
+static PD_WINDOW: Table = Table(UnsafeCell::new([0; 512]));
+static WINDOW: Table = Table(UnsafeCell::new([0; 512]));
+/// An L1 that is only filled, never hooked in.
+static SPARE: Table = Table(UnsafeCell::new([0; 512]));
 
 #[repr(C, align(16))]
 struct UserStack(UnsafeCell<[u8; 16384]>);
@@ -93,12 +107,16 @@ extern "C" fn boot_main(_start_info: u64) -> ! {
     // addresses as the boot tables.
     unsafe {
         (*PML4.0.get())[271] = phys(&PDPT) | PRESENT_WRITABLE_USER;
+        (*PML4_B.0.get())[271] = phys(&PDPT) | PRESENT_WRITABLE_USER;
         (*PDPT.0.get())[0] = phys(&PD) | PRESENT_WRITABLE_USER;
+        (*PDPT.0.get())[1] = phys(&PD_WINDOW) | PRESENT_WRITABLE_USER;
+        (*PD_WINDOW.0.get())[0] = phys(&WINDOW) | PRESENT_WRITABLE_USER;
         for (i, e) in (*PD.0.get()).iter_mut().enumerate() {
             *e = ((i as u64) << 21) | PRESENT_WRITABLE_USER | LARGE;
         }
         Cr3::write(PhysFrame::containing_address(PhysAddr::new(phys(&PML4))), Cr3Flags::empty());
     }
+    page_table_benchmarks();
 
     let stack_top = USER_STACK.0.get() as u64 + 16384;
     let rflags = RFlags::IOPL_HIGH | RFlags::IOPL_LOW | RFlags::from_bits_retain(2);
@@ -117,9 +135,53 @@ extern "C" fn boot_main(_start_info: u64) -> ! {
     }
 }
 
-extern "C" fn ring3_main() -> ! {
+/// An entry mapping frame `i` of one of two 2 MiB runs of RAM (from 16
+/// MiB), so consecutive batches change every entry, as on Veneer.
+fn entry(i: usize, second: bool) -> u64 {
+    let base = if second { 18 << 20 } else { 16 << 20 };
+    (base + ((i as u64) << 12)) | PRESENT_WRITABLE_USER
+}
+
+fn write_entries(table: &Table, n: usize, second: bool) {
+    let t = table.0.get() as *mut u64;
+    for i in 0..n {
+        // SAFETY: `i` < 512 within the table; the window's entries map RAM
+        // nothing reads through them, and no TLB entry for them is used.
+        unsafe { core::ptr::write_volatile(t.add(i), entry(i, second)) };
+    }
+}
+
+/// The native costs of what a PV guest does with `mmu_update`, `PinL1` and
+/// `NewBaseptr`, in ring 0 on this kernel's own tables.
+fn page_table_benchmarks() {
     let mut out = serial();
     let _ = writeln!(out, "bench entered");
+    for (n, per_batch, name) in [(1, 1000, "native_pte_write_1"), (16, 200, "native_pte_write_16"), (512, 20, "native_pte_write_512")] {
+        let mut second = false;
+        let stats = cycles_per_op(per_batch, || {
+            second = !second;
+            write_entries(&WINDOW, n, second);
+        });
+        let _ = writeln!(out, "{}", Line { name, stats: per_item(stats, n as u64) });
+    }
+    let mut second = false;
+    let stats = cycles_per_op(200, || {
+        second = !second;
+        write_entries(&SPARE, 512, second);
+    });
+    let _ = writeln!(out, "{}", Line { name: "native_l1_fill", stats });
+    let tables = [phys(&PML4), phys(&PML4_B)];
+    let mut which = 0;
+    let stats = cycles_per_op(1000, || {
+        which ^= 1;
+        // SAFETY: both top levels map the image and stack identically.
+        unsafe { Cr3::write(PhysFrame::containing_address(PhysAddr::new(tables[which])), Cr3Flags::empty()) };
+    });
+    let _ = writeln!(out, "{}", Line { name: "native_cr3_write", stats });
+}
+
+extern "C" fn ring3_main() -> ! {
+    let mut out = serial();
     let stats = cycles_per_op(1000, || {
         // SAFETY: the handler returns at once with rcx and r11 as syscall
         // left them.

@@ -9,6 +9,7 @@
 
 pub mod event;
 pub mod hypercall;
+pub mod mmu;
 pub mod note;
 pub mod print;
 pub mod trap;

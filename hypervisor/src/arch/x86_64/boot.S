@@ -3,7 +3,7 @@
  * mode, paging off, with %ebx holding the physical address of the
  * hvm_start_info structure. We build nothing dynamically: static tables map
  * the first 4 GiB three times (identity for this code, the direct map in
- * slot 256, the image in slot 271), enough to reach Rust, which then builds
+ * slot 262, the image in slot 271), enough to reach Rust, which then builds
  * the real tables.
  */
 
@@ -79,9 +79,9 @@ boot_gdt_ptr:
     .balign 4096
 boot_pml4:
     .quad boot_pdpt + PTE_P_W       /* slot 0: identity, for this code */
-    .fill 255, 8, 0
-    .quad boot_pdpt + PTE_P_W       /* slot 256: direct map */
-    .fill 14, 8, 0
+    .fill 261, 8, 0
+    .quad boot_pdpt + PTE_P_W       /* slot 262: direct map (DIRECT_MAP_BASE) */
+    .fill 8, 8, 0
     .quad boot_pdpt + PTE_P_W       /* slot 271: the image */
     .fill 240, 8, 0
 boot_pdpt:

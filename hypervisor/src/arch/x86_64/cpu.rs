@@ -30,6 +30,9 @@ pub struct Features {
     pub tsc_deadline: bool,
     /// The TSC runs at a constant rate in every power state.
     pub invariant_tsc: bool,
+    /// Physical address width: page-table address bits at or above it are
+    /// reserved.
+    pub phys_addr_bits: u32,
 }
 
 /// XCR0 components Veneer hands to guests: x87, SSE, AVX, AVX-512.
@@ -47,6 +50,8 @@ pub fn features() -> Features {
     };
     let max_extended = __cpuid(0x8000_0000).eax;
     let invariant_tsc = max_extended >= 0x8000_0007 && __cpuid(0x8000_0007).edx & (1 << 8) != 0;
+    // Leaf 0x80000008 gives the width; without it the architecture says 36.
+    let phys_addr_bits = if max_extended >= 0x8000_0008 { __cpuid(0x8000_0008).eax & 0xff } else { 36 };
     Features {
         xsave,
         smep: leaf7.ebx & (1 << 7) != 0,
@@ -56,6 +61,7 @@ pub fn features() -> Features {
         x2apic: leaf1.ecx & (1 << 21) != 0,
         tsc_deadline: leaf1.ecx & (1 << 24) != 0,
         invariant_tsc,
+        phys_addr_bits,
     }
 }
 

@@ -98,20 +98,9 @@ syscall_entry:
      * and left the frame a 64-bit kernel-mode one.
      */
     mov     %rsp, %rdi
+    RESTORE_GPRS_EXCEPT_RDI
     mov     {REGS_RIP}(%rdi), %rcx
     mov     {REGS_RFLAGS}(%rdi), %r11
-    mov     {GPRS_RAX}(%rdi), %rax
-    mov     {GPRS_RBX}(%rdi), %rbx
-    mov     {GPRS_RDX}(%rdi), %rdx
-    mov     {GPRS_RSI}(%rdi), %rsi
-    mov     {GPRS_RBP}(%rdi), %rbp
-    mov     {GPRS_R8}(%rdi),  %r8
-    mov     {GPRS_R9}(%rdi),  %r9
-    mov     {GPRS_R10}(%rdi), %r10
-    mov     {GPRS_R12}(%rdi), %r12
-    mov     {GPRS_R13}(%rdi), %r13
-    mov     {GPRS_R14}(%rdi), %r14
-    mov     {GPRS_R15}(%rdi), %r15
     mov     {REGS_RSP}(%rdi), %rsp
     mov     {GPRS_RDI}(%rdi), %rdi
     swapgs

@@ -2,23 +2,29 @@
 //!
 //! Layout of the hypervisor's range (top-level slots 256-271, shared by
 //! every address space):
-//! - slot 256: the direct map of RAM (`DIRECT_MAP_BASE` + physical), read-
-//!   write, never executable;
+//! - slot 256: the m2p table at `MEM_M2P_VIRT_START`, read-only and
+//!   user-accessible (guest kernels run in ring 3 and read it directly);
+//!   nothing else lives in this slot;
+//! - slot 262: the direct map of RAM (`DIRECT_MAP_BASE` + physical), read-
+//!   write, never executable, supervisor-only;
 //! - slot 271: the image, at `IMAGE_OFFSET` + physical, with text read-only
-//!   and executable, rodata read-only, data and bss read-write.
+//!   and executable, rodata read-only, data and bss read-write,
+//!   supervisor-only.
 //!
 //! Every one of the 16 slots gets its L3 table at boot and never changes,
 //! so copying the 16 entries into a guest's L4 shares everything the
-//! hypervisor maps now or later.
+//! hypervisor maps now or later. This module also owns the TLB: CR3 loads,
+//! full flushes and single-page invalidations.
 
 use core::ops::Range;
 
+use hypercall_abi::memory::memory_consts::M2P_VIRT_START;
 use veneer_core::addr::{Mfn, HYPERVISOR_L4_SLOTS, PAGE_SIZE};
-use veneer_core::domain_builder::HypervisorSlots;
 use veneer_core::frame_allocator::FrameAllocator;
+use veneer_core::frame_table::{Flush, HypervisorSlots};
 use veneer_core::phys::PhysMemory;
 use veneer_core::pte::{level_span, table_index, Pte, PteFlags};
-use x86_64::registers::control::{Cr3, Cr3Flags};
+use x86_64::registers::control::{Cr3, Cr3Flags, Cr4, Cr4Flags};
 use x86_64::structures::paging::PhysFrame;
 use x86_64::PhysAddr;
 
@@ -45,6 +51,8 @@ struct Mapper<'a> {
     l4: Mfn,
     frames: &'a mut FrameAllocator,
     mem: &'a mut DirectMap,
+    /// Flags of the intermediate tables it creates.
+    table_flags: PteFlags,
 }
 
 impl Mapper<'_> {
@@ -57,7 +65,7 @@ impl Mapper<'_> {
     /// Maps `[virt, virt + len)` to `phys`, with 2 MiB pages where both are
     /// aligned and 4 KiB pages elsewhere.
     fn map(&mut self, virt: u64, phys: u64, len: u64, flags: PteFlags) {
-        let table_flags = PteFlags::PRESENT | PteFlags::WRITABLE;
+        let table_flags = self.table_flags;
         let mut off = 0;
         while off < len {
             let (va, pa) = (virt + off, phys + off);
@@ -86,15 +94,21 @@ fn symbol(s: &u8) -> u64 {
     s as *const u8 as u64
 }
 
+/// The L4 slot of the m2p table: the one slot guest code may read.
+const M2P_SLOT: usize = (M2P_VIRT_START >> 39) as usize & 511;
+const SUPERVISOR_TABLE: PteFlags = PteFlags::PRESENT.union(PteFlags::WRITABLE);
+const USER_TABLE: PteFlags = SUPERVISOR_TABLE.union(PteFlags::USER);
+
 /// Builds the hypervisor's tables and switches to them. `devices` are
 /// physical pages of device registers, mapped uncached at their direct-map
 /// address.
 pub fn init(ram: &[Range<Mfn>], devices: &[u64], frames: &mut FrameAllocator, mem: &mut DirectMap) -> HypervisorTables {
-    let mut m = Mapper { l4: Mfn(0), frames, mem };
+    let mut m = Mapper { l4: Mfn(0), frames, mem, table_flags: SUPERVISOR_TABLE };
     m.l4 = m.new_table();
     for slot in HYPERVISOR_L4_SLOTS {
         let l3 = m.new_table();
-        m.mem.write_u64(m.l4, slot, Pte::new(l3, PteFlags::PRESENT | PteFlags::WRITABLE).0);
+        let flags = if slot == M2P_SLOT { USER_TABLE } else { SUPERVISOR_TABLE };
+        m.mem.write_u64(m.l4, slot, Pte::new(l3, flags).0);
     }
     let data = PteFlags::PRESENT | PteFlags::WRITABLE | PteFlags::GLOBAL | PteFlags::NO_EXECUTE;
     for r in ram {
@@ -124,6 +138,17 @@ pub fn init(ram: &[Range<Mfn>], devices: &[u64], frames: &mut FrameAllocator, me
 }
 
 impl HypervisorTables {
+    /// Maps the m2p table's frames, in order, read-only and user-accessible
+    /// at `MEM_M2P_VIRT_START`. Called once, before any guest L4 copies the
+    /// slots.
+    pub fn map_m2p(&self, m2p: &[Mfn], frames: &mut FrameAllocator, mem: &mut DirectMap) {
+        let mut m = Mapper { l4: self.l4, frames, mem, table_flags: USER_TABLE };
+        let leaf = PteFlags::PRESENT | PteFlags::USER | PteFlags::NO_EXECUTE;
+        for (i, frame) in m2p.iter().enumerate() {
+            m.map(M2P_VIRT_START + (i * PAGE_SIZE) as u64, frame.phys(), PAGE_SIZE as u64, leaf);
+        }
+    }
+
     /// The entries every guest L4 carries in the hypervisor's slots.
     pub fn slots(&self, mem: &DirectMap) -> HypervisorSlots {
         core::array::from_fn(|i| Pte(mem.read_u64(self.l4, HYPERVISOR_L4_SLOTS.start + i)))
@@ -183,4 +208,34 @@ pub fn activate_guest_fresh(kernel_l4: u64, user_l4: u64, in_user_mode: bool, pc
     }
 }
 
+/// Flushes every non-global translation of this CPU, in every PCID when
+/// PCIDs are on (toggling CR4.PGE drops them all; a CR3 load would reach
+/// only the current one). Guest mappings are never global (rule M5).
+pub fn flush_tlb(pcid: bool) {
+    if pcid {
+        let cr4 = Cr4::read();
+        // SAFETY: clearing and restoring PGE changes no mapping; it only
+        // invalidates every TLB entry, which is the point.
+        unsafe {
+            Cr4::write(cr4 - Cr4Flags::PAGE_GLOBAL);
+            Cr4::write(cr4);
+        }
+    } else {
+        x86_64::instructions::tlb::flush_all();
+    }
+}
+
+/// Carries out the TLB work the frame table asked for. With PCIDs an
+/// `invlpg` reaches only the current PCID, so any work is a full flush.
+pub fn flush(f: &Flush, pcid: bool) {
+    if f.full || (pcid && !f.pages().is_empty()) {
+        flush_tlb(pcid);
+        return;
+    }
+    for &va in f.pages() {
+        x86_64::instructions::tlb::flush(x86_64::VirtAddr::new_truncate(va));
+    }
+}
+
 const _: () = assert!(PAGE_SIZE == 4096);
+const _: () = assert!(M2P_SLOT == HYPERVISOR_L4_SLOTS.start);

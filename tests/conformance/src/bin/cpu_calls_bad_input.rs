@@ -113,16 +113,17 @@ fn main(start: &StartInfo) -> ! {
     // SAFETY: p2m_base maps the p2m array; frame 0 is the image's first page.
     let image_mfn = unsafe { core::ptr::read_volatile(start.p2m_base as *const u64) };
     let op = |cmd: u32, reserved0: u32, arg1: u64, arg2: u64| MmuextOp { cmd, reserved0, arg1, arg2 };
-    for (what, o) in [
-        ("user base: an image frame", op(6, 0, image_mfn, 0)),
-        ("user base: a frame beyond RAM", op(6, 0, 1 << 40, 0)),
-        ("kernel base: not an L4", op(5, 0, image_mfn, 0)),
-        ("reserved field", op(6, 1, l4, 0)),
-        ("second argument", op(6, 0, l4, 1)),
-        ("unknown command", op(99, 0, l4, 0)),
+    for (what, o, want) in [
+        ("user base: an image frame", op(6, 0, image_mfn, 0), Error::Invalid),
+        // Not a frame of the domain at all (SPEC 12.4).
+        ("user base: a frame beyond RAM", op(6, 0, 1 << 40, 0), Error::NotFound),
+        ("kernel base: not an L4", op(5, 0, image_mfn, 0), Error::Invalid),
+        ("reserved field", op(6, 1, l4, 0), Error::Invalid),
+        ("second argument", op(6, 0, l4, 1), Error::Invalid),
+        ("unknown command", op(99, 0, l4, 0), Error::Invalid),
     ] {
         let (done, r) = hypercall::mmuext_op(&[o]);
-        check!(r == Err(Error::Invalid) && done == 0, "mmuext_op {}: {:?}, {} done", what, r, done);
+        check!(r == Err(want) && done == 0, "mmuext_op {}: {:?}, {} done", what, r, done);
     }
     let r = hypercall::raw(Hypercall::MmuextOp.number(), [0x1000, 1, 0, 0, 0, 0]);
     check!(r == Err(Error::BadAddress), "mmuext_op unmapped ops: {:?}", r);

@@ -11,6 +11,6 @@ fn main(_: &StartInfo) -> ! {
     println!("about to write the direct map");
     // SAFETY: this instruction is meant to fault: the hypervisor must stop
     // the domain before it has any effect.
-    unsafe { core::arch::asm!("movabs rax, 0xffff800000100000\nmov qword ptr [rax], 1", options(nostack)) };
+    unsafe { core::arch::asm!("movabs rax, 0xffff830000100000\nmov qword ptr [rax], 1", options(nostack)) };
     veneer_guest::failure(format_args!("write the direct map did not fault"))
 }

@@ -1,8 +1,9 @@
 //! A guest can read its own page tables but never write them directly: the
 //! builder maps every page-table frame read-only, so a store to the L4
-//! through that mapping raises #PF (a write to a present page) and the
-//! domain is stopped. Were the write allowed, the guest could map any
-//! machine frame.
+//! through that mapping raises #PF (a write to a present page). Stores to
+//! an L1 are decoded and applied as validated updates (SPEC 12.8); stores
+//! to L2-L4 never are, so the fault stands and the domain is stopped. Were
+//! the write allowed, the guest could map any machine frame.
 #![no_std]
 #![no_main]
 

@@ -1,0 +1,37 @@
+#!/usr/bin/python3
+"""Plots Veneer/native ratios from a results.json written by `make bench`.
+
+Usage: plot.py RESULTS_JSON OUTPUT_PNG
+Each bar is the median of the per-run medians on Veneer over the same on
+native; the whiskers span the ratios of the runs' extremes.
+"""
+import json
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def main(results_path, out_path):
+    with open(results_path) as f:
+        results = json.load(f)
+    rows = results["summary"]
+    labels = [r["label"] for r in rows]
+    ratios = [r["ratio"] for r in rows]
+    spreads = [r["ratio"] * (r["native_spread"] + r["veneer_spread"]) / 2 for r in rows]
+    fig, ax = plt.subplots(figsize=(8, 0.6 * len(rows) + 1.5))
+    ax.barh(labels, ratios, xerr=spreads, color="#4a7ab5")
+    ax.axvline(1.0, color="black", linewidth=0.8)
+    ax.axvline(1.05, color="red", linewidth=0.8, linestyle="--", label="5% overhead")
+    ax.set_xlabel("Veneer / native (lower is better)")
+    machine = results["machine"]
+    ax.set_title(f"{machine['cpu']} ({machine['accel']}), {results['runs']} runs")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(out_path, dpi=120)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])
