@@ -6,15 +6,14 @@
 # checks.
 APT_PACKAGES := rustc-web cargo-web rust-web-src rust-web-clippy rust-web-llvm lld-22 \
                 qemu-system-x86 gcc g++
+BENCH_PACKAGES := python3-matplotlib
+LINUX_PACKAGES := linux-source-6.12 bc flex bison libelf-dev libssl-dev busybox-static cpio rsync patch
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 XTASK := cargo run -q -p xtask --
 
-.PHONY: all deps deps-bench deps-linux build run test conformance bench bench-quick linux linux-native qemu-command clean
-
-all: build
-
-deps:
-	@missing=$$(for p in $(APT_PACKAGES); do \
+# $(call install_missing,PACKAGES): apt-get install those not installed yet.
+define install_missing
+	@missing=$$(for p in $(1); do \
 	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
 	done); \
 	if [ -n "$$missing" ]; then \
@@ -22,6 +21,14 @@ deps:
 	    $(SUDO) apt-get update -qq && \
 	    DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
+endef
+
+.PHONY: all deps deps-bench deps-linux build run test conformance bench bench-quick linux linux-native qemu-command clean
+
+all: build
+
+deps:
+	$(call install_missing,$(APT_PACKAGES))
 
 build: deps
 	@$(XTASK) build
@@ -39,8 +46,7 @@ conformance: deps
 
 # Plots need Debian's matplotlib, for the system python3.
 deps-bench: deps
-	@dpkg-query -W -f='$${Status}\n' python3-matplotlib 2>/dev/null | grep -q '^install ok installed' || \
-	    { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq python3-matplotlib >/dev/null; }
+	$(call install_missing,$(BENCH_PACKAGES))
 
 bench: deps-bench
 	@$(XTASK) bench
@@ -50,14 +56,7 @@ bench-quick: deps-bench
 
 # Linux guests: Debian's kernel source, its build tools, busybox-static.
 deps-linux: deps
-	@missing=$$(for p in linux-source-6.12 bc flex bison libelf-dev libssl-dev busybox-static cpio rsync patch; do \
-	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
-	done); \
-	if [ -n "$$missing" ]; then \
-	    echo "installing:" $$missing; \
-	    $(SUDO) apt-get update -qq && \
-	    DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
-	fi
+	$(call install_missing,$(LINUX_PACKAGES))
 
 linux: deps-linux
 	@$(XTASK) linux
