@@ -111,6 +111,16 @@ impl BlkSegment {
 const _: () = assert!(core::mem::size_of::<BlkRequest>() as u64 == blk_consts::SLOT_SIZE);
 const _: () = assert!(core::mem::size_of::<BlkResponse>() as u64 <= blk_consts::SLOT_SIZE);
 
+/// The block protocol on its ring (`ring::FrontRing<BlkRing>`, ...).
+#[derive(Debug)]
+pub struct BlkRing;
+
+impl crate::ring::Protocol for BlkRing {
+    type Request = BlkRequest;
+    type Response = BlkResponse;
+    const SLOT_SIZE: usize = crate::layout::usize_of(blk_consts::SLOT_SIZE);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
