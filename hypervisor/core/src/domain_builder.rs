@@ -230,6 +230,7 @@ pub fn build(spec: &DomainSpec<'_>, machine: &mut MachineMemory, mem: &mut impl 
             })
             .collect(),
         events: EventChannels::new(spec.vcpus, Privileges::default()),
+        grants: crate::grant_table::GrantTable::new(),
     })
 }
 
@@ -473,7 +474,7 @@ mod tests {
             let f = m.frames.info(mfn).unwrap();
             assert!(f.ty.table_level().is_some() && !f.pinned, "table {i}: {f:?}");
         }
-        audit(&m.frames, &mem, &[space.l4], &[d.shared_info]).unwrap();
+        audit(&m.frames, &mem, &[space.l4], &[d.shared_info], &[]).unwrap();
 
         d.teardown(&mut m, &mut mem).unwrap();
         assert_eq!(m.allocator.free_count(), before);

@@ -850,7 +850,7 @@ mod tests {
         assert_eq!(mmuext(&mut t, &[(MmuextCmd::NewUserBaseptr, new.0, 0)]), (Ok(0), 1));
         assert_eq!(t.result(H::UpdateVaMapping, [FREE_VA, t.mfn(20).phys() | P | RW, 0, 0, 0, 0]), Ok(0));
         let T { mut machine, mut mem, dom, .. } = t;
-        assert_eq!(dom.teardown(&mut machine, &mut mem), Ok(257));
+        assert_eq!(dom.teardown(&mut machine, &mut mem), Ok(crate::frame_table::Released { freed: 257, orphaned: 0 }));
         assert_eq!(machine.allocator.free_count(), free_before_build);
     }
 

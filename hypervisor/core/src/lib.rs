@@ -20,6 +20,7 @@ pub mod elf_image;
 pub mod event_channel;
 pub mod frame_allocator;
 pub mod frame_table;
+pub mod grant_table;
 pub mod guest_memory;
 pub mod hypercall;
 pub mod m2p;
