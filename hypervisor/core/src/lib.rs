@@ -14,6 +14,7 @@ extern crate alloc;
 pub mod addr;
 pub mod bundle;
 pub mod config;
+pub mod device;
 pub mod domain;
 pub mod domain_builder;
 pub mod elf_image;

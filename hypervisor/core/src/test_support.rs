@@ -196,7 +196,7 @@ impl TestDomain {
         let bytes = ElfBuilder::guest().build();
         let image = GuestImage::parse(&bytes, v1, 0).unwrap();
         let (mut machine, mut mem) = machine(1024, 16);
-        let spec = DomainSpec { id: DomainId(1), name: "t", image: &image, memory_bytes: 1 << 20, cmdline: "", ramdisk: None, abi: v1, features: Self::FEATURES, vcpus: 1 };
+        let spec = DomainSpec { id: DomainId(1), name: "t", image: &image, memory_bytes: 1 << 20, cmdline: "", ramdisk: None, abi: v1, features: Self::FEATURES, vcpus: 1, console_device: hypercall_abi::device::device_consts::NONE };
         let dom = build(&spec, &mut machine, &mut mem).unwrap();
         TestDomain { machine, mem, dom, console: Vec::new(), cpu: FakeCpu::default() }
     }
@@ -289,7 +289,7 @@ impl World {
         let (mut machine, mut mem) = machine(2048, 16);
         let mut domains = std::collections::BTreeMap::new();
         for id in 1..=n {
-            let spec = DomainSpec { id: DomainId(id), name: "w", image: &image, memory_bytes: 1 << 20, cmdline: "", ramdisk: None, abi: v1, features: 0, vcpus: 1 };
+            let spec = DomainSpec { id: DomainId(id), name: "w", image: &image, memory_bytes: 1 << 20, cmdline: "", ramdisk: None, abi: v1, features: 0, vcpus: 1, console_device: hypercall_abi::device::device_consts::NONE };
             domains.insert(id, build(&spec, &mut machine, &mut mem).unwrap());
         }
         World { machine, mem, domains }
