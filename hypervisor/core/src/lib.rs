@@ -23,6 +23,7 @@ pub mod frame_allocator;
 pub mod frame_table;
 pub mod grant_table;
 pub mod guest_memory;
+pub mod hv_backend;
 pub mod hypercall;
 pub mod m2p;
 pub mod machine;
