@@ -20,7 +20,7 @@ use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use core::sync::atomic::{fence, Ordering};
 
-use hypercall_abi::blk::{blk_consts, BlkOp, BlkRequest, BlkResponse, BlkRing, BlkStatus};
+use hypercall_abi::blk::{blk_consts, BlkRequest, BlkResponse, BlkRing, BlkStatus, BlkWork};
 use hypercall_abi::console::{console_consts, ConsoleOp, ConsoleRing, ConsoleSlot};
 use hypercall_abi::device::{device_features, DeviceKind, DeviceParams};
 use hypercall_abi::domid::domid;
@@ -346,60 +346,44 @@ fn block_request<M: PhysMemory>(
     machine: &mut MachineMemory,
     mem: &mut M,
 ) -> BlkStatus {
-    let Some(op) = BlkOp::from_value(req.operation) else { return BlkStatus::NotSupported };
-    let nr = usize::from(req.nr_segments);
-    let header_ok = req.reserved0 == 0 && req.reserved1 == 0;
-    match op {
-        BlkOp::Flush if header_ok && nr == 0 && req.nr_sectors == 0 && features & device_features::BLK_FLUSH != 0 => {
-            // Memory holds every completed write already.
-            BlkStatus::Ok
-        }
-        BlkOp::Read | BlkOp::Write if header_ok && (1..=SEGMENTS_MAX).contains(&nr) && req.nr_sectors == 0 => {
-            let segs = &req.segments[..nr];
-            let mut sectors = 0u64;
-            for s in segs {
-                if s.reserved0 != 0 || s.bytes().is_none() {
-                    return BlkStatus::NotSupported;
+    let write = match req.check(disk.nr_sectors, features) {
+        Err(status) => return status,
+        // Memory holds every completed write already.
+        Ok(BlkWork::Flush) => return BlkStatus::Ok,
+        Ok(BlkWork::Transfer { write, .. }) => write,
+    };
+    let segs = &req.segments[..usize::from(req.nr_segments)];
+    // Every grant first: a request either moves all its data or none. A
+    // read writes the frontend's pages.
+    let mut pins: [Option<Pin>; SEGMENTS_MAX] = [None; SEGMENTS_MAX];
+    for (i, s) in segs.iter().enumerate() {
+        match grant_table::pin(domains, frontend, s.gref, domid::HYPERVISOR, !write, machine, mem) {
+            Ok(p) => pins[i] = Some(p),
+            Err(_) => {
+                for p in pins.iter().flatten() {
+                    grant_table::unpin(domains, p, machine, mem);
                 }
-                sectors += u64::from(s.last_sect - s.first_sect) + 1;
-            }
-            if req.sector.checked_add(sectors).is_none_or(|end| end > disk.nr_sectors) {
                 return BlkStatus::IoError;
             }
-            // Every grant first: a request either moves all its data or none.
-            let write_pages = op == BlkOp::Read;
-            let mut pins: [Option<Pin>; SEGMENTS_MAX] = [None; SEGMENTS_MAX];
-            for (i, s) in segs.iter().enumerate() {
-                match grant_table::pin(domains, frontend, s.gref, domid::HYPERVISOR, write_pages, machine, mem) {
-                    Ok(p) => pins[i] = Some(p),
-                    Err(_) => {
-                        for p in pins.iter().flatten() {
-                            grant_table::unpin(domains, p, machine, mem);
-                        }
-                        return BlkStatus::IoError;
-                    }
-                }
-            }
-            let mut at = req.sector * SECTOR as u64;
-            for (s, p) in segs.iter().zip(pins.iter().flatten()) {
-                let len = s.bytes().expect("checked") as usize;
-                disk.transfer(mem, at, p.frame, usize::from(s.first_sect) * SECTOR, len, op == BlkOp::Write);
-                at += len as u64;
-            }
-            for p in pins.iter().flatten() {
-                grant_table::unpin(domains, p, machine, mem);
-            }
-            BlkStatus::Ok
         }
-        _ => BlkStatus::NotSupported,
     }
+    let mut at = req.sector * SECTOR as u64;
+    for (s, p) in segs.iter().zip(pins.iter().flatten()) {
+        let len = s.bytes().expect("checked") as usize;
+        disk.transfer(mem, at, p.frame, usize::from(s.first_sect) * SECTOR, len, write);
+        at += len as u64;
+    }
+    for p in pins.iter().flatten() {
+        grant_table::unpin(domains, p, machine, mem);
+    }
+    BlkStatus::Ok
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::test_support::{TestDomain as T, World};
-    use hypercall_abi::blk::BlkSegment;
+    use hypercall_abi::blk::{BlkOp, BlkSegment};
     use hypercall_abi::grant::{grant_flags, GrantEntry};
     use hypercall_abi::layout::Wire;
     use hypercall_abi::ring::FrontRing;
