@@ -8,6 +8,7 @@
 #![no_std]
 
 pub mod blk;
+pub mod console;
 pub mod device;
 pub mod event;
 pub mod grant;
