@@ -4,3 +4,4 @@
 #![no_std]
 
 pub mod blk_workload;
+pub mod net_workload;

@@ -14,6 +14,7 @@ pub mod event;
 pub mod grant;
 pub mod hypercall;
 pub mod mmu;
+pub mod net;
 pub mod note;
 pub mod print;
 pub mod rand;
