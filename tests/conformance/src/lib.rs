@@ -5,3 +5,4 @@
 
 pub mod blk_workload;
 pub mod net_workload;
+pub mod pair;
