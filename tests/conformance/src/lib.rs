@@ -3,6 +3,7 @@
 //! configured (who serves it) or what else happens around it.
 #![no_std]
 
+pub mod blk_attacks;
 pub mod blk_workload;
 pub mod net_workload;
 pub mod pair;
