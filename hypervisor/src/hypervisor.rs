@@ -391,6 +391,7 @@ pub fn start(mut hv: Hypervisor) -> ! {
 fn run_something(frame: &mut GuestRegisters) {
     loop {
         let picked = with_hv(|hv| {
+            crate::io::continue_deferred(hv);
             let next_timer = hv.expire_timers();
             if hv.domains.is_empty() {
                 let free = hv.machine.allocator.free_count();
@@ -420,7 +421,10 @@ fn run_something(frame: &mut GuestRegisters) {
         if picked {
             return;
         }
-        entry::idle_until_interrupt();
+        // Nothing runnable: halt, unless a backend has requests waiting.
+        if !with_hv(|hv| hv.io.has_deferred()) {
+            entry::idle_until_interrupt();
+        }
     }
 }
 

@@ -6,6 +6,7 @@
 //! calls there and raises the events they ask for.
 
 use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
 use core::mem::size_of;
 
 use hypercall_abi::device::{DeviceConnect, DeviceKind, DeviceParams, DeviceState};
@@ -26,6 +27,15 @@ use crate::hypervisor::Hypervisor;
 pub struct Io {
     pub devices: DeviceTable,
     pub backends: BTreeMap<usize, HvBackend>,
+    /// Slots whose last pass stopped at its bound with requests waiting.
+    deferred: Vec<usize>,
+}
+
+impl Io {
+    /// Whether a backend has requests waiting for another pass.
+    pub fn has_deferred(&self) -> bool {
+        !self.deferred.is_empty()
+    }
 }
 
 fn console(bytes: &[u8]) {
@@ -132,10 +142,31 @@ fn notify(hv: &mut Hypervisor, change: Change) {
 /// `evtchn_send` on a port of `frontend` bound to the hypervisor: serves
 /// the ring behind it, and notifies back if the ring asks for it.
 pub fn kick(hv: &mut Hypervisor, frontend: u32, port: u32) {
-    let Some(slot) = hv.io.devices.hypervisor_slot_by_port(frontend, port) else { return };
+    if let Some(slot) = hv.io.devices.hypervisor_slot_by_port(frontend, port) {
+        serve(hv, slot);
+    }
+}
+
+/// One pass over the ring of `slot`; notifies its frontend if asked, and
+/// remembers the slot if requests are left for another pass.
+fn serve(hv: &mut Hypervisor, slot: usize) {
     let Some(backend) = hv.io.backends.get_mut(&slot) else { return };
-    if backend.kick(&mut hv.domains, &mut hv.machine, &mut hv.mem, &mut console) {
+    let (frontend, port) = (backend.frontend, backend.port());
+    let kick = backend.kick(&mut hv.domains, &mut hv.machine, &mut hv.mem, &mut console);
+    if let (true, Some(port)) = (kick.notify, port) {
         hv.raise(frontend, port);
+    }
+    if kick.more && !hv.io.deferred.contains(&slot) {
+        hv.io.deferred.push(slot);
+    }
+}
+
+/// One more pass over each ring a pass left requests on. Called at every
+/// scheduling decision: a frontend that keeps its ring full (or lies that
+/// it does) gets one ring's worth of the hypervisor's time per decision.
+pub fn continue_deferred(hv: &mut Hypervisor) {
+    for slot in core::mem::take(&mut hv.io.deferred) {
+        serve(hv, slot);
     }
 }
 

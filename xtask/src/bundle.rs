@@ -86,6 +86,46 @@ pub fn write(name: &str, domains: &[DomainEntry]) -> Result<PathBuf> {
     Ok(path)
 }
 
+/// Reads section `name` of a guest as text, if the guest has it.
+pub fn section_text(elf_bytes: &[u8], name: &str) -> Result<Option<String>> {
+    use elf::endian::AnyEndian;
+    use elf::ElfBytes;
+    let file = ElfBytes::<AnyEndian>::minimal_parse(elf_bytes).map_err(|e| e.to_string())?;
+    let Some(sh) = file.section_header_by_name(name).map_err(|e| e.to_string())? else {
+        return Ok(None);
+    };
+    let (data, _) = file.section_data(&sh).map_err(|e| e.to_string())?;
+    Ok(Some(String::from_utf8_lossy(data).into_owned()))
+}
+
+/// A guest's `devices!` lines.
+pub fn devices_of(elf: &[u8]) -> Result<Vec<String>> {
+    Ok(section_text(elf, ".veneer.devices")?.unwrap_or_default().split(';').map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect())
+}
+
+/// A domain for `guest` as its own sections describe it: its devices and
+/// ramdisk.
+pub fn entry_for(built: &Built, guest: &str, memory: &str) -> Result<DomainEntry> {
+    let image = read_guest(built, guest)?;
+    let mut d = DomainEntry::new(guest, image, memory);
+    let image = d.kernel.as_deref().expect("just read");
+    d.devices = devices_of(image)?;
+    d.ramdisk = section_text(image, ".veneer.ramdisk")?;
+    Ok(d)
+}
+
+/// A bundle for `guest` and the peers it names, each with its devices
+/// and ramdisk (what the benchmarks boot).
+pub fn with_peers(built: &Built, guest: &str, memory: &str) -> Result<PathBuf> {
+    let main = entry_for(built, guest, memory)?;
+    let peers = section_text(main.kernel.as_deref().expect("read"), ".veneer.peers")?.unwrap_or_default();
+    let mut domains = vec![main];
+    for p in peers.split_whitespace() {
+        domains.push(entry_for(built, p, memory)?);
+    }
+    write(guest, &domains)
+}
+
 pub fn read_guest(built: &Built, guest: &str) -> Result<Vec<u8>> {
     let p = built.guest(guest);
     std::fs::read(&p).map_err(|e| format!("{}: {e} (is `{guest}` a guest binary?)", p.display()))

@@ -38,7 +38,7 @@ use elf::endian::AnyEndian;
 use elf::ElfBytes;
 
 use crate::artifacts::{self, Built};
-use crate::bundle::{self, DomainEntry};
+use crate::bundle::{self, devices_of, section_text, DomainEntry};
 use crate::qemu::{self, describe, Qemu, RunStatus};
 use crate::Result;
 
@@ -98,21 +98,6 @@ struct Case {
     kernel: Option<Vec<u8>>,
     kernel_name: Option<String>,
     expect: Expect,
-}
-
-/// Reads section `name` of a guest as text, if the guest has it.
-fn section_text(elf_bytes: &[u8], name: &str) -> Result<Option<String>> {
-    let file = ElfBytes::<AnyEndian>::minimal_parse(elf_bytes).map_err(|e| e.to_string())?;
-    let Some(sh) = file.section_header_by_name(name).map_err(|e| e.to_string())? else {
-        return Ok(None);
-    };
-    let (data, _) = file.section_data(&sh).map_err(|e| e.to_string())?;
-    Ok(Some(String::from_utf8_lossy(data).into_owned()))
-}
-
-/// A guest's `devices!` lines.
-fn devices_of(elf: &[u8]) -> Result<Vec<String>> {
-    Ok(section_text(elf, ".veneer.devices")?.unwrap_or_default().split(';').map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect())
 }
 
 fn guest_cases(built: &Built) -> Result<Vec<Case>> {

@@ -8,9 +8,12 @@
 //! duration of one request, exactly as a grantee domain would
 //! (`grant_table::pin`), reaching both through machine memory. It serves
 //! when the frontend notifies its port — inside the frontend's
-//! `evtchn_send` — and then at most one ring's worth of requests: a
-//! frontend that lies about its indices gets garbage answered, never an
-//! unbounded amount of the hypervisor's time.
+//! `evtchn_send` — and then at most one ring's worth of requests per pass:
+//! a frontend that lies about its indices gets garbage answered, never an
+//! unbounded amount of the hypervisor's time at once. A pass that stops at
+//! its bound with requests waiting says so ([`Kick::more`]); the
+//! hypervisor continues at its next scheduling point, since the frontend
+//! will not notify for requests it has already announced.
 //!
 //! Requests are checked whole before any data moves: every segment's grant
 //! is pinned before the first byte is copied, so a malformed or unauthorised
@@ -118,6 +121,30 @@ impl RamDisk {
             done += n;
         }
     }
+}
+
+/// What a pass over a ring leaves to do.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Kick {
+    /// The frontend asked to be notified of the responses.
+    pub notify: bool,
+    /// The pass stopped at its bound with requests still waiting: serve
+    /// again later (the frontend will not notify for them).
+    pub more: bool,
+}
+
+/// After a pass that answered `served` requests: publish, and either
+/// stop (at the bound, noting whether more wait) or rearm and say whether
+/// to go on.
+fn end_of_pass<P: Protocol, M: PhysMemory>(ring: &mut BackRing<P>, page: &mut FramePage<'_, M>, served: u32, kick: &mut Kick) -> bool {
+    kick.notify |= ring.publish(page);
+    if served >= P::NR_SLOTS {
+        // At the bound: ask to hear of the next request either way, so a
+        // frontend that has nothing more now notifies when it has.
+        kick.more = ring.pending(page) > 0 || ring.rearm(page);
+        return false;
+    }
+    ring.rearm(page)
 }
 
 /// A console's partial line, kept until its newline.
@@ -267,16 +294,17 @@ impl HvBackend {
         }
     }
 
-    /// The frontend notified: serves at most one ring's worth of requests
-    /// and returns whether the frontend must be notified back.
+    /// The frontend notified (or a pass left more): serves at most one
+    /// ring's worth of requests, and says whether to notify the frontend
+    /// and whether requests are still waiting.
     pub fn kick<M: PhysMemory>(
         &mut self,
         domains: &mut BTreeMap<u32, Domain>,
         machine: &mut MachineMemory,
         mem: &mut M,
         console: &mut dyn FnMut(&[u8]),
-    ) -> bool {
-        let Some(a) = self.attached.as_mut() else { return false };
+    ) -> Kick {
+        let Some(a) = self.attached.as_mut() else { return Kick::default() };
         let frame = a.ring_pin.frame;
         match (&mut a.ring, &mut self.service) {
             (Ring::Block(ring), Service::Block(disk)) => serve(ring, frame, mem, |mem, req| {
@@ -291,8 +319,8 @@ impl HvBackend {
 
 /// The common loop: answers what is waiting, publishes, rearms and looks
 /// again, up to one ring's worth of requests.
-fn serve<P: Protocol, M: PhysMemory>(ring: &mut BackRing<P>, frame: Mfn, mem: &mut M, mut answer: impl FnMut(&mut M, P::Request) -> P::Response) -> bool {
-    let (mut served, mut notify) = (0, false);
+fn serve<P: Protocol, M: PhysMemory>(ring: &mut BackRing<P>, frame: Mfn, mem: &mut M, mut answer: impl FnMut(&mut M, P::Request) -> P::Response) -> Kick {
+    let (mut served, mut kick) = (0, Kick::default());
     loop {
         while served < P::NR_SLOTS {
             let Some(req) = ring.pop(&FramePage { mem: &mut *mem, mfn: frame }) else { break };
@@ -300,9 +328,8 @@ fn serve<P: Protocol, M: PhysMemory>(ring: &mut BackRing<P>, frame: Mfn, mem: &m
             ring.push(&mut FramePage { mem: &mut *mem, mfn: frame }, &rsp).expect("a request was consumed");
             served += 1;
         }
-        notify |= ring.publish(&mut FramePage { mem: &mut *mem, mfn: frame });
-        if served >= P::NR_SLOTS || !ring.rearm(&mut FramePage { mem: &mut *mem, mfn: frame }) {
-            return notify;
+        if !end_of_pass(ring, &mut FramePage { mem: &mut *mem, mfn: frame }, served, &mut kick) {
+            return kick;
         }
     }
 }
@@ -310,8 +337,8 @@ fn serve<P: Protocol, M: PhysMemory>(ring: &mut BackRing<P>, frame: Mfn, mem: &m
 /// The console: `Write`s go out (and are answered with the length taken);
 /// `Read`s wait for input, which the hypervisor's console does not offer
 /// guests, so they are never answered while the ring is up.
-fn serve_console<M: PhysMemory>(ring: &mut BackRing<ConsoleRing>, frame: Mfn, mem: &mut M, dom: u32, line: &mut LineBuffer, out: &mut dyn FnMut(&[u8])) -> bool {
-    let mut notify = false;
+fn serve_console<M: PhysMemory>(ring: &mut BackRing<ConsoleRing>, frame: Mfn, mem: &mut M, dom: u32, line: &mut LineBuffer, out: &mut dyn FnMut(&[u8])) -> Kick {
+    let mut kick = Kick::default();
     let mut seen = 0;
     loop {
         while seen < ConsoleRing::NR_SLOTS {
@@ -327,9 +354,8 @@ fn serve_console<M: PhysMemory>(ring: &mut BackRing<ConsoleRing>, frame: Mfn, me
             let rsp = ConsoleSlot { op: ConsoleOp::Write as u8, reserved0: 0, len: taken, id: req.id, data: [0; 56] };
             ring.push(&mut FramePage { mem: &mut *mem, mfn: frame }, &rsp).expect("a request was consumed");
         }
-        notify |= ring.publish(&mut FramePage { mem: &mut *mem, mfn: frame });
-        if seen >= ConsoleRing::NR_SLOTS || !ring.rearm(&mut FramePage { mem: &mut *mem, mfn: frame }) {
-            return notify;
+        if !end_of_pass(ring, &mut FramePage { mem: &mut *mem, mfn: frame }, seen, &mut kick) {
+            return kick;
         }
     }
 }
@@ -448,7 +474,7 @@ mod tests {
             front.push(&mut page(w, RING_PFN), r).unwrap();
         }
         front.publish(&mut page(w, RING_PFN));
-        b.kick(&mut w.domains, &mut w.machine, &mut w.mem, &mut |_| {});
+        assert!(!b.kick(&mut w.domains, &mut w.machine, &mut w.mem, &mut |_| {}).more);
         let mut out = Vec::new();
         while let Some(r) = front.pop(&page(w, RING_PFN)) {
             out.push((r.id, r.status));
@@ -548,14 +574,30 @@ mod tests {
         let (mut w, mut b) = frontend(&pattern(4096));
         attach(&mut w, &mut b);
         // req_prod far ahead: the slots hold zeros, read requests of no
-        // segments, answered NotSupported — 32 of them, then the kick ends.
+        // segments, answered NotSupported — 32 of them, then the kick ends
+        // saying more wait.
         page(&mut w, RING_PFN).store_u32(0, 1000);
-        assert!(b.kick(&mut w.domains, &mut w.machine, &mut w.mem, &mut |_| {}));
+        assert_eq!(b.kick(&mut w.domains, &mut w.machine, &mut w.mem, &mut |_| {}), Kick { notify: true, more: true });
         let rsp_prod = page(&mut w, RING_PFN).load_u32(64);
         assert_eq!(rsp_prod, 32);
         b.kick(&mut w.domains, &mut w.machine, &mut w.mem, &mut |_| {});
         assert_eq!(page(&mut w, RING_PFN).load_u32(64), 64, "the next kick, the next ring's worth");
         w.audit(&[b.attached.as_ref().unwrap().ring_pin]);
+    }
+
+    #[test]
+    fn a_full_ring_answered_at_the_bound_still_hears_of_the_next_request() {
+        let (mut w, mut b) = frontend(&pattern(64 * 1024));
+        let mut front = attach(&mut w, &mut b);
+        // Exactly a ring's worth: the pass ends at its bound with nothing
+        // left, and must have asked to hear of the next request.
+        let reqs: Vec<BlkRequest> = (0..32).map(|i| rw(BlkOp::Read, i, i, &[seg(2 + (i % 8) as u32, 0, 0)])).collect();
+        assert_eq!(run(&mut w, &mut b, &mut front, &reqs).len(), 32);
+        let r = rw(BlkOp::Read, 99, 0, &[seg(2, 0, 0)]);
+        front.push(&mut page(&mut w, RING_PFN), &r).unwrap();
+        assert!(front.publish(&mut page(&mut w, RING_PFN)), "the frontend is told to notify");
+        assert!(!b.kick(&mut w.domains, &mut w.machine, &mut w.mem, &mut |_| {}).more);
+        assert_eq!(page(&mut w, RING_PFN).load_u32(64), 33, "answered");
     }
 
     #[test]
@@ -614,7 +656,7 @@ mod tests {
         front.push(&mut page(&mut w, RING_PFN), &bad).unwrap();
         front.publish(&mut page(&mut w, RING_PFN));
         let mut out = Vec::new();
-        assert!(b.kick(&mut w.domains, &mut w.machine, &mut w.mem, &mut |bytes| out.extend_from_slice(bytes)));
+        assert!(b.kick(&mut w.domains, &mut w.machine, &mut w.mem, &mut |bytes| out.extend_from_slice(bytes)).notify);
         assert_eq!(out, b"(d1) hello world\n");
         let mut answers = Vec::new();
         while let Some(r) = front.pop(&page(&mut w, RING_PFN)) {
