@@ -144,6 +144,12 @@ impl NetFront {
         Some(got)
     }
 
+    /// The transmit ring page, for tests that write it behind the ring
+    /// library's back.
+    pub fn tx_page(&self) -> MappedPage {
+        MappedPage(self.dev.rings[0].0)
+    }
+
     /// Transmit pages lent and not yet answered.
     pub fn tx_outstanding(&self) -> u32 {
         self.tx.outstanding()

@@ -11,9 +11,11 @@
 //! the order sent. Copies are batched: one `grant_copy` for every packet
 //! taken in a pass, one for every packet delivered. Malformed requests
 //! (flags not offered, a packet outside its page or outside 14–1514
-//! bytes, reserved fields) are answered `Error` and go nowhere. A port
-//! whose frontend goes away still delivers what it had queued. The domain
-//! powers off when its last port is gone.
+//! bytes, reserved fields) are answered `Error` and go nowhere. Each pass
+//! takes at most a ring's worth from each port, so a sender that lies about
+//! its indices cannot keep the switch from the others. A port whose
+//! frontend goes away still delivers what it had queued. The domain powers
+//! off when its last port is gone.
 #![no_std]
 #![no_main]
 
@@ -146,7 +148,8 @@ fn main(start: &StartInfo) -> ! {
             println!("netback: every port is gone");
             hypercall::poweroff(0);
         }
-        let moved = take_in(&mut ports, ops) + deliver(&mut ports, ops);
+        let (taken, bounded) = take_in(&mut ports, ops);
+        let moved = taken + deliver(&mut ports, ops);
         let mut more = false;
         for p in ports.iter_mut().flatten().filter(|p| p.serving) {
             let (mut tx, mut rx) = (p.back.ring(0), p.back.ring(1));
@@ -157,7 +160,7 @@ fn main(start: &StartInfo) -> ! {
             }
             more |= p.tx.rearm(&mut tx) | p.rx.rearm(&mut rx);
         }
-        if moved == 0 && !more {
+        if moved == 0 && !more && !bounded {
             event::wait_any(&ports_to_watch, u64::MAX);
         }
     }
@@ -173,18 +176,23 @@ fn acceptable(r: &NetTxRequest) -> bool {
 }
 
 /// Copies every packet the senders have (and the queues have room for)
-/// into bounce pages, answering each transmit request. Returns the
-/// packets taken.
-fn take_in(ports: &mut [Option<Port>; PORTS], ops: &mut [GrantCopyOp; 128]) -> usize {
+/// into bounce pages, answering each transmit request, at most a ring's
+/// worth per port. Returns the packets taken, and whether a port hit that
+/// bound (requests may be left).
+fn take_in(ports: &mut [Option<Port>; PORTS], ops: &mut [GrantCopyOp; 128]) -> (usize, bool) {
     // (port, request id, bounce page, length) per op.
     let mut meta = [(0usize, 0u16, 0usize, 0u16); 128];
-    let mut k = 0;
+    let (mut k, mut bounded) = (0, false);
     for (i, entry) in ports.iter_mut().enumerate() {
         let Some(p) = entry.as_mut().filter(|p| p.serving) else { continue };
         let page = p.back.ring(0);
-        while k < ops.len() {
+        // At most a ring's worth per port and pass, answered or not: a
+        // sender that lies about its indices gets no more of this domain.
+        let mut popped = 0;
+        while k < ops.len() && popped < NetTxRing::NR_SLOTS {
             let Some(slot) = p.free_page() else { break };
             let Some(r) = p.tx.pop(&page) else { break };
+            popped += 1;
             if !acceptable(&r) {
                 let rsp = NetTxResponse { id: r.id, status: NetStatus::Error as i16, reserved0: 0 };
                 p.tx.push(&mut p.back.ring(0), &rsp).expect("a consumed request");
@@ -197,9 +205,10 @@ fn take_in(ports: &mut [Option<Port>; PORTS], ops: &mut [GrantCopyOp; 128]) -> u
             meta[k] = (i, r.id, slot, r.size);
             k += 1;
         }
+        bounded |= popped == NetTxRing::NR_SLOTS;
     }
     if k == 0 {
-        return 0;
+        return (0, bounded);
     }
     grant::copy(&mut ops[..k]).expect("the copy ops are readable and writable");
     for (op, &(i, id, slot, len)) in ops[..k].iter().zip(&meta[..k]) {
@@ -214,7 +223,7 @@ fn take_in(ports: &mut [Option<Port>; PORTS], ops: &mut [GrantCopyOp; 128]) -> u
         let rsp = NetTxResponse { id, status: status as i16, reserved0: 0 };
         p.tx.push(&mut p.back.ring(0), &rsp).expect("a consumed request");
     }
-    k
+    (k, bounded)
 }
 
 /// Delivers queued packets, each port's in order, into pages their
