@@ -41,7 +41,7 @@ pub fn build_all(bytes: &[u8], hv: &mut Hypervisor) {
         let created = devices_of(id, cfg, &configs, &bundle).and_then(|devices| {
             for d in &devices {
                 io::create_boot_device(hv, d).map_err(|e| format!("device {:?} {}: {e:?}", d.kind, d.index))?;
-                log::info!("{id} \"{}\": {:?} {} served by {}", cfg.name, d.kind, d.index, backend_name(d.backend));
+                log::info!("{id} \"{}\": {} {} served by {}", cfg.name, kind_name(d.kind), d.index, backend_name(d.backend));
             }
             Ok(())
         });
@@ -66,6 +66,14 @@ pub fn build_all(bytes: &[u8], hv: &mut Hypervisor) {
     // The slots of refused domains close as if those domains had ended.
     for (id, _) in refused {
         io::domain_ending(hv, id.0);
+    }
+}
+
+fn kind_name(k: DeviceKind) -> &'static str {
+    match k {
+        DeviceKind::Console => "console",
+        DeviceKind::Block => "block",
+        DeviceKind::Net => "net",
     }
 }
 

@@ -606,9 +606,9 @@ mod tests {
         status(Err(e))
     }
 
-    /// The copy flags as `GrantCopyOp::flags` holds them.
-    const SG: u16 = grant_op_flags::COPY_SRC_GREF as u16;
-    const DG: u16 = grant_op_flags::COPY_DST_GREF as u16;
+    /// The copy flags as `GrantCopyOp::flags` holds them (a u16).
+    const SG: u16 = grant_op_flags::COPY_SRC_GREF.to_le_bytes()[0] as u16;
+    const DG: u16 = grant_op_flags::COPY_DST_GREF.to_le_bytes()[0] as u16;
 
     #[test]
     fn a_mapping_shares_the_frame_and_holds_it() {

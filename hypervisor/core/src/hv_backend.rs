@@ -27,7 +27,7 @@ use hypercall_abi::blk::{blk_consts, BlkRequest, BlkResponse, BlkRing, BlkStatus
 use hypercall_abi::console::{console_consts, ConsoleOp, ConsoleRing, ConsoleSlot};
 use hypercall_abi::device::{device_features, DeviceKind, DeviceParams};
 use hypercall_abi::domid::domid;
-use hypercall_abi::layout::usize_of;
+use hypercall_abi::layout::{u32_of, usize_of};
 use hypercall_abi::ring::{BackRing, Protocol, SharedPage};
 use hypercall_abi::Error;
 
@@ -111,7 +111,7 @@ impl RamDisk {
         while done < len {
             let pos = at + done as u64;
             let frame = self.frames[usize::try_from(pos / PAGE_SIZE as u64).expect("inside the disk")];
-            let in_frame = (pos % PAGE_SIZE as u64) as usize;
+            let in_frame = usize::try_from(pos % PAGE_SIZE as u64).expect("below a page");
             let n = (PAGE_SIZE - in_frame).min(len - done);
             if to_disk {
                 mem.copy_between(page, off + done, frame, in_frame, n);
@@ -235,7 +235,7 @@ impl HvBackend {
         match &self.service {
             Service::Block(d) => DeviceParams {
                 nr_sectors: d.nr_sectors,
-                sector_size: SECTOR as u32,
+                sector_size: u32_of(blk_consts::SECTOR_SIZE),
                 features: device_features::BLK_FLUSH,
                 ..DeviceParams::default()
             },
@@ -463,7 +463,8 @@ mod tests {
     }
 
     fn rw(op: BlkOp, id: u64, sector: u64, segs: &[BlkSegment]) -> BlkRequest {
-        let mut r = BlkRequest { operation: op as u8, nr_segments: segs.len() as u8, id, sector, ..BlkRequest::default() };
+        let nr_segments = u8::try_from(segs.len()).unwrap();
+        let mut r = BlkRequest { operation: op as u8, nr_segments, id, sector, ..BlkRequest::default() };
         r.segments[..segs.len()].copy_from_slice(segs);
         r
     }
@@ -483,7 +484,7 @@ mod tests {
     }
 
     fn pattern(len: usize) -> Vec<u8> {
-        (0..len).map(|i| (i * 31 % 251) as u8).collect()
+        (0..len).map(|i| u8::try_from(i * 31 % 251).unwrap()).collect()
     }
 
     #[test]
@@ -646,7 +647,7 @@ mod tests {
         let slot = |op: ConsoleOp, id: u32, text: &[u8]| {
             let mut data = [0u8; 56];
             data[..text.len()].copy_from_slice(text);
-            ConsoleSlot { op: op as u8, reserved0: 0, len: text.len() as u16, id, data }
+            ConsoleSlot { op: op as u8, reserved0: 0, len: u16::try_from(text.len()).unwrap(), id, data }
         };
         for s in [slot(ConsoleOp::Read, 1, b""), slot(ConsoleOp::Write, 2, b"hello "), slot(ConsoleOp::Write, 3, b"world\nnext")] {
             front.push(&mut page(&mut w, RING_PFN), &s).unwrap();

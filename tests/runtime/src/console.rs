@@ -13,7 +13,7 @@ use crate::mmu::Memory;
 use crate::ring::MappedPage;
 use crate::StartInfo;
 
-const DATA_MAX: usize = console_consts::DATA_MAX as usize;
+const DATA_MAX: usize = hypercall_abi::layout::usize_of(console_consts::DATA_MAX);
 
 /// A connected console.
 pub struct ConsoleFront {
@@ -79,7 +79,7 @@ impl ConsoleFront {
     /// Writes `bytes`, 56 to a slot.
     pub fn write(&mut self, bytes: &[u8]) -> Result<(), Error> {
         for chunk in bytes.chunks(DATA_MAX) {
-            self.push(ConsoleOp::Write, chunk, chunk.len() as u16)?;
+            self.push(ConsoleOp::Write, chunk, u16::try_from(chunk.len()).expect("56 bytes at most"))?;
         }
         self.publish();
         Ok(())

@@ -17,7 +17,7 @@ use crate::mmu::{poke, Memory, RW};
 
 /// The most table frames a guest here keeps: 1024 references.
 pub const FRAMES_MAX: usize = 4;
-const PER_FRAME: usize = grant_consts::ENTRIES_PER_FRAME as usize;
+const PER_FRAME: usize = hypercall_abi::layout::usize_of(grant_consts::ENTRIES_PER_FRAME);
 const REFS_MAX: usize = FRAMES_MAX * PER_FRAME;
 
 /// `grant_set_table(frames)`.

@@ -75,7 +75,7 @@ impl NetFront {
     fn post(&mut self, i: usize) {
         let b = &mut self.rx_bufs[i];
         b.busy = true;
-        let req = NetRxRequest { id: i as u16, reserved0: 0, gref: b.gref };
+        let req = NetRxRequest { id: u16::try_from(i).expect("few pages"), reserved0: 0, gref: b.gref };
         self.rx.push(&mut MappedPage(self.dev.rings[1].0), &req).expect("a slot per receive page");
     }
 
@@ -119,7 +119,8 @@ impl NetFront {
         // while the request below is outstanding, and it is not yet.
         unsafe { core::ptr::copy_nonoverlapping(frame.as_ptr(), b.va as *mut u8, frame.len()) };
         b.busy = true;
-        let req = adjust(NetTxRequest { gref: b.gref, offset: 0, flags: 0, id: i as u16, size: frame.len() as u16, reserved0: 0 });
+        let (id, size) = (u16::try_from(i).expect("few pages"), u16::try_from(frame.len()).expect("a page at most"));
+        let req = adjust(NetTxRequest { gref: b.gref, offset: 0, flags: 0, id, size, reserved0: 0 });
         self.tx.push(&mut MappedPage(self.dev.rings[0].0), &req).expect("checked free");
         true
     }

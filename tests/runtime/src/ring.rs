@@ -10,7 +10,7 @@ pub struct MappedPage(pub u64);
 
 impl MappedPage {
     fn index(&self, offset: usize) -> &AtomicU32 {
-        assert!(offset % 4 == 0 && offset < 4096);
+        assert!(offset.is_multiple_of(4) && offset < 4096);
         // SAFETY: the page is mapped writable for as long as the ring is in
         // use (its owner keeps it so); the other side writes the indices
         // concurrently, so they are only touched atomically.

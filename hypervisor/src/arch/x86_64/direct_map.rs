@@ -52,7 +52,7 @@ impl DirectMap {
 impl DirectMap {
     /// The 16-bit value at byte `offset` of RAM frame `mfn` as an atomic.
     fn atomic16(&self, mfn: Mfn, offset: usize) -> &AtomicU16 {
-        assert!(self.contains(mfn) && offset < PAGE_SIZE && offset % 2 == 0, "{mfn} byte {offset} is not an aligned u16 of RAM");
+        assert!(self.contains(mfn) && offset < PAGE_SIZE && offset.is_multiple_of(2), "{mfn} byte {offset} is not an aligned u16 of RAM");
         // SAFETY: inside a RAM frame `new`'s contract keeps mapped, 2-byte
         // aligned; every access to it that may race (the guest's and these)
         // is atomic.
