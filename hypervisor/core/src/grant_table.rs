@@ -112,6 +112,7 @@ impl GrantTable {
     }
 
     /// The mappings this domain holds.
+    #[cfg(test)]
     pub fn mappings(&self) -> impl Iterator<Item = &Mapping> {
         self.maps.iter().flatten()
     }
@@ -526,6 +527,7 @@ pub fn release_mappings<M: PhysMemory>(domains: &mut BTreeMap<u32, Domain>, id: 
 
 /// Every grant use held on frames, for audits: (frame, writable), from
 /// every domain's mappings and `extra` pins (the hypervisor's).
+#[cfg(test)]
 pub fn all_uses<'a>(domains: impl Iterator<Item = &'a Domain>, extra: &[Pin]) -> Vec<(Mfn, bool)> {
     let mut v: Vec<(Mfn, bool)> = extra.iter().map(|p| (p.frame, p.writable)).collect();
     for d in domains {

@@ -25,7 +25,7 @@ use core::sync::atomic::{fence, Ordering};
 
 use hypercall_abi::blk::{blk_consts, BlkRequest, BlkResponse, BlkRing, BlkStatus, BlkWork};
 use hypercall_abi::console::{console_consts, ConsoleOp, ConsoleRing, ConsoleSlot};
-use hypercall_abi::device::{device_features, DeviceKind, DeviceParams};
+use hypercall_abi::device::{device_features, DeviceParams};
 use hypercall_abi::domid::domid;
 use hypercall_abi::layout::{u32_of, usize_of};
 use hypercall_abi::ring::{BackRing, Protocol, SharedPage};
@@ -223,13 +223,6 @@ impl HvBackend {
         HvBackend { slot, frontend, service, attached: None }
     }
 
-    pub fn kind(&self) -> DeviceKind {
-        match self.service {
-            Service::Block(_) => DeviceKind::Block,
-            Service::Console(_) => DeviceKind::Console,
-        }
-    }
-
     /// The parameters it publishes.
     pub fn params(&self) -> DeviceParams {
         match &self.service {
@@ -241,10 +234,6 @@ impl HvBackend {
             },
             Service::Console(_) => DeviceParams::default(),
         }
-    }
-
-    pub fn is_attached(&self) -> bool {
-        self.attached.is_some()
     }
 
     /// The frontend's port while attached.
@@ -607,7 +596,7 @@ mod tests {
         let port = w.domains.get_mut(&1).unwrap().events.alloc_unbound(domid::HYPERVISOR).unwrap();
         grant(&mut w, 1, RING_PFN, 0);
         assert_eq!(b.attach(&mut w.domains, 1, port, 0, &mut w.machine, &mut w.mem), Err(Error::NotPermitted));
-        assert!(!b.is_attached());
+        assert_eq!(b.port(), None, "not attached");
         assert_eq!(w.dom(1).events.get(port).binding, crate::event_channel::Binding::Unbound { remote: domid::HYPERVISOR });
         grant(&mut w, 1, RING_PFN, grant_flags::PERMIT);
         assert_eq!(b.attach(&mut w.domains, 1, port, 0, &mut w.machine, &mut w.mem), Ok(()));

@@ -44,11 +44,6 @@ impl BlkFront {
         self.ring.free()
     }
 
-    /// Requests pushed and not answered.
-    pub fn outstanding(&self) -> u32 {
-        self.ring.outstanding()
-    }
-
     pub fn push(&mut self, req: &BlkRequest) -> Result<(), RingError> {
         self.ring.push(&mut MappedPage(self.dev.rings[0].0), req)
     }
@@ -118,10 +113,6 @@ impl<const N: usize> Pool<N> {
     pub fn give_back(&mut self, i: usize) {
         assert!(!self.free[i], "page {i} given back twice");
         self.free[i] = true;
-    }
-
-    pub fn available(&self) -> usize {
-        self.free.iter().filter(|&&f| f).count()
     }
 
     /// The bytes of page `i`.
