@@ -40,3 +40,13 @@ crate::abi_struct! {
         @8 data: [u8; 56],
     }
 }
+
+/// The console protocol on its ring: requests and responses share a layout.
+#[derive(Debug)]
+pub struct ConsoleRing;
+
+impl crate::ring::Protocol for ConsoleRing {
+    type Request = ConsoleSlot;
+    type Response = ConsoleSlot;
+    const SLOT_SIZE: usize = crate::layout::usize_of(console_consts::SLOT_SIZE);
+}

@@ -67,6 +67,53 @@ impl<T: CRepr, const N: usize> CRepr for [T; N] {
     };
 }
 
+/// The little-endian byte form of an ABI type, as it lies in memory shared
+/// with another domain: how a ring slot is copied in and out without
+/// `unsafe` and without trusting anything about the bytes.
+///
+/// Every [`abi_struct!`](crate::abi_struct) structure implements it, field
+/// by field at the recorded offsets, so `decode(encode(x)) == x` and a
+/// decoded value is just data: a hostile writer can put any bit pattern in
+/// a field, never an invalid value of a Rust type (enumerations travel as
+/// their integer types and are checked with `from_value`).
+pub trait Wire: Sized {
+    /// Bytes of the encoding: the `size_of` the type.
+    const WIRE_SIZE: usize;
+    /// Writes the encoding to `out[..WIRE_SIZE]`; panics if `out` is shorter.
+    fn encode(&self, out: &mut [u8]);
+    /// Reads a value from `bytes[..WIRE_SIZE]`; panics if `bytes` is shorter.
+    fn decode(bytes: &[u8]) -> Self;
+}
+
+macro_rules! wire_prim {
+    ($($t:ty),* $(,)?) => {
+        $(impl Wire for $t {
+            const WIRE_SIZE: usize = ::core::mem::size_of::<$t>();
+            fn encode(&self, out: &mut [u8]) {
+                out[..Self::WIRE_SIZE].copy_from_slice(&self.to_le_bytes());
+            }
+            fn decode(bytes: &[u8]) -> Self {
+                let mut b = [0u8; ::core::mem::size_of::<$t>()];
+                b.copy_from_slice(&bytes[..Self::WIRE_SIZE]);
+                <$t>::from_le_bytes(b)
+            }
+        })*
+    };
+}
+wire_prim!(u8, u16, u32, u64, i8, i16, i32, i64);
+
+impl<T: Wire, const N: usize> Wire for [T; N] {
+    const WIRE_SIZE: usize = T::WIRE_SIZE * N;
+    fn encode(&self, out: &mut [u8]) {
+        for (i, v) in self.iter().enumerate() {
+            v.encode(&mut out[i * T::WIRE_SIZE..]);
+        }
+    }
+    fn decode(bytes: &[u8]) -> Self {
+        core::array::from_fn(|i| T::decode(&bytes[i * T::WIRE_SIZE..]))
+    }
+}
+
 /// One field of an ABI structure.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Field {
@@ -140,6 +187,19 @@ pub struct ValueTable {
     pub values: &'static [Value],
 }
 
+/// C code a header carries beside its generated items: the C form of a
+/// library the crate implements in Rust (the ring library), kept next to
+/// the Rust in the same source file.
+#[derive(Clone, Copy, Debug)]
+pub struct CCode {
+    /// What it is, for the header's comment.
+    pub name: &'static str,
+    /// Its documentation.
+    pub doc: &'static str,
+    /// The C text.
+    pub text: &'static str,
+}
+
 /// An item of the ABI catalog.
 #[derive(Clone, Copy, Debug)]
 pub enum Item {
@@ -147,6 +207,8 @@ pub enum Item {
     Struct(&'static StructLayout),
     /// An enumeration or a constant group.
     Values(&'static ValueTable),
+    /// C code (functions over the items above).
+    Code(&'static CCode),
 }
 
 /// A part of the ABI; each becomes one C header `veneer/<name>.h`.
@@ -217,6 +279,18 @@ macro_rules! abi_struct {
         impl $crate::layout::CRepr for $name {
             const C_ELEM: &'static str = concat!("struct ", stringify!($name));
             const C_LEN: usize = 0;
+        }
+
+        impl $crate::layout::Wire for $name {
+            const WIRE_SIZE: usize = $size;
+            fn encode(&self, out: &mut [u8]) {
+                let out = &mut out[..$size];
+                $(<$fty as $crate::layout::Wire>::encode(&self.$field, &mut out[$off..]);)+
+            }
+            fn decode(bytes: &[u8]) -> Self {
+                let bytes = &bytes[..$size];
+                $name { $($field: <$fty as $crate::layout::Wire>::decode(&bytes[$off..]),)+ }
+            }
         }
 
         impl $crate::layout::AbiStruct for $name {
@@ -349,6 +423,44 @@ mod tests {
             /// Last.
             @24 last: i64,
         }
+    }
+
+    #[test]
+    fn wire_encoding_is_the_memory_layout() {
+        let o = Outer {
+            tag: 0x1234,
+            reserved0: [1, 2, 3, 4, 5, 6],
+            inner: crate::hypercall::AbiInfo { major: 7, minor: 8, reserved0: 9, features: 0x0102_0304_0506_0708 },
+            last: -2,
+        };
+        let mut b = [0u8; 32];
+        o.encode(&mut b);
+        assert_eq!(&b[..8], &[0x34, 0x12, 1, 2, 3, 4, 5, 6]);
+        assert_eq!(&b[8..16], &[7, 0, 8, 0, 9, 0, 0, 0]);
+        assert_eq!(&b[16..24], &0x0102_0304_0506_0708u64.to_le_bytes());
+        assert_eq!(&b[24..], &(-2i64).to_le_bytes());
+        let back = Outer::decode(&b);
+        assert_eq!((back.tag, back.reserved0, back.inner, back.last), (o.tag, o.reserved0, o.inner, o.last));
+        // Every structure of the catalog round-trips, and its encoding is
+        // its size.
+        let mut big = [0u8; 4096];
+        for (i, x) in big.iter_mut().enumerate() {
+            *x = (i * 7 + 3).to_le_bytes()[0];
+        }
+        macro_rules! round_trip {
+            ($($t:ty),*) => {$({
+                assert_eq!(<$t as Wire>::WIRE_SIZE, core::mem::size_of::<$t>());
+                let v = <$t>::decode(&big);
+                let mut out = [0u8; 4096];
+                v.encode(&mut out);
+                assert_eq!(&out[..core::mem::size_of::<$t>()], &big[..core::mem::size_of::<$t>()], stringify!($t));
+            })*};
+        }
+        round_trip!(
+            crate::blk::BlkRequest, crate::blk::BlkResponse, crate::net::NetTxRequest, crate::net::NetRxResponse,
+            crate::console::ConsoleSlot, crate::grant::GrantEntry, crate::grant::GrantCopyOp,
+            crate::device::DeviceInfo, crate::shared_info::SharedInfo, crate::start_info::StartInfo
+        );
     }
 
     #[test]

@@ -190,8 +190,8 @@ pub mod catalog {
         },
         Module {
             name: "ring",
-            doc: "the generic shared ring",
-            items: &[v!(ring::ring_consts::TABLE), s!(ring::RingHeader)],
+            doc: "the generic shared ring and the ring library",
+            items: &[v!(ring::ring_consts::TABLE), s!(ring::RingHeader), Item::Code(&ring::C_LIBRARY)],
         },
         Module {
             name: "device",

@@ -104,3 +104,23 @@ crate::abi_struct! {
 const _: () = assert!(core::mem::size_of::<NetTxRequest>() as u64 == net_consts::TX_SLOT_SIZE);
 const _: () = assert!(core::mem::size_of::<NetRxRequest>() as u64 == net_consts::RX_SLOT_SIZE);
 const _: () = assert!(core::mem::size_of::<NetRxResponse>() as u64 == net_consts::RX_SLOT_SIZE);
+
+/// The transmit ring of the network protocol.
+#[derive(Debug)]
+pub struct NetTxRing;
+
+impl crate::ring::Protocol for NetTxRing {
+    type Request = NetTxRequest;
+    type Response = NetTxResponse;
+    const SLOT_SIZE: usize = crate::layout::usize_of(net_consts::TX_SLOT_SIZE);
+}
+
+/// The receive ring of the network protocol.
+#[derive(Debug)]
+pub struct NetRxRing;
+
+impl crate::ring::Protocol for NetRxRing {
+    type Request = NetRxRequest;
+    type Response = NetRxResponse;
+    const SLOT_SIZE: usize = crate::layout::usize_of(net_consts::RX_SLOT_SIZE);
+}

@@ -87,6 +87,7 @@ fn do_call(hv: &mut Hypervisor, call: Call) -> Result<u64, Error> {
         Call::EvtchnSend { port } => {
             let (_, p) = mine(hv, me.domain).open_port(u64::from(port))?;
             match p.binding {
+                Binding::Interdomain { remote, .. } if remote == domid::HYPERVISOR => crate::io::kick(hv, me.domain, port),
                 Binding::Interdomain { remote, remote_port } => hv.raise(remote, remote_port),
                 Binding::Ipi => hv.raise(me.domain, port),
                 Binding::Unbound { .. } => {}
@@ -161,6 +162,13 @@ fn do_call(hv: &mut Hypervisor, call: Call) -> Result<u64, Error> {
         vcpu_op @ (Call::VcpuInitialise { .. } | Call::VcpuUp { .. } | Call::VcpuDown { .. } | Call::VcpuIsUp { .. } | Call::VcpuRegisterRunstate { .. }) => {
             vcpu_call(hv, vcpu_op)
         }
+        io_call @ (Call::GrantMap { .. }
+        | Call::GrantUnmap { .. }
+        | Call::GrantCopy { .. }
+        | Call::DeviceQuery { .. }
+        | Call::DeviceSetParams { .. }
+        | Call::DeviceConnect { .. }
+        | Call::DeviceSetState { .. }) => crate::io::carry_out(hv, io_call),
         other => unreachable!("{other:?} is not a deferred call"),
     }
 }

@@ -43,8 +43,8 @@ use crate::arch::x86_64::qemu_exit::{exit, RunStatus};
 use crate::arch::x86_64::serial;
 use crate::events;
 
-/// Feature bits this hypervisor offers (none are defined in ABI 1.0 yet).
-pub const FEATURES: u64 = 0;
+/// Feature bits this hypervisor offers.
+pub const FEATURES: u64 = hypercall_abi::features::HYPERVISOR_BACKENDS;
 
 /// The time slice: how long a vCPU runs before others waiting get a turn.
 pub const SLICE_NS: u64 = 10_000_000;
@@ -86,6 +86,8 @@ pub struct Hypervisor {
     /// Free frames before the first domain was built: where the allocator
     /// must be again once every domain is gone.
     free_before_domains: u64,
+    /// Device slots and the backends the hypervisor serves.
+    pub io: crate::io::Io,
 }
 
 impl Hypervisor {
@@ -117,6 +119,7 @@ impl Hypervisor {
             slice_end: 0,
             all_clean: true,
             free_before_domains,
+            io: crate::io::Io::default(),
         }
     }
 }
@@ -311,6 +314,12 @@ impl Hypervisor {
 
     /// Ends domain `id`: reports how, stops its vCPUs, returns its frames.
     pub fn end_domain(&mut self, id: u32, outcome: Outcome) {
+        if !self.domains.contains_key(&id) {
+            return;
+        }
+        // Grant mappings and device slots reach other domains: settled
+        // while the domain is still known.
+        crate::io::domain_ending(self, id);
         let Some(dom) = self.domains.remove(&id) else { return };
         if self.loaded.is_some_and(|v| v.domain == id) {
             self.loaded = None;
@@ -322,7 +331,13 @@ impl Hypervisor {
         self.all_clean &= outcome.is_clean();
         let name = dom.name.clone();
         match dom.teardown(&mut self.machine, &mut self.mem) {
-            Ok(freed) => log::info!("frames: d{id} returned {freed}, {} free", self.machine.allocator.free_count()),
+            Ok(r) if r.orphaned == 0 => log::info!("frames: d{id} returned {}, {} free", r.freed, self.machine.allocator.free_count()),
+            Ok(r) => log::info!(
+                "frames: d{id} returned {}, {} free; {} still granted to others, freed when they let go",
+                r.freed,
+                self.machine.allocator.free_count(),
+                r.orphaned
+            ),
             Err(leak) => panic!("d{id} teardown: {} frames still referenced, the first {}", leak.frames, leak.first),
         }
         // The hypervisor's tables are loaded, and loading them flushed
@@ -376,6 +391,7 @@ pub fn start(mut hv: Hypervisor) -> ! {
 fn run_something(frame: &mut GuestRegisters) {
     loop {
         let picked = with_hv(|hv| {
+            crate::io::continue_deferred(hv);
             let next_timer = hv.expire_timers();
             if hv.domains.is_empty() {
                 let free = hv.machine.allocator.free_count();
@@ -405,7 +421,10 @@ fn run_something(frame: &mut GuestRegisters) {
         if picked {
             return;
         }
-        entry::idle_until_interrupt();
+        // Nothing runnable: halt, unless a backend has requests waiting.
+        if !with_hv(|hv| hv.io.has_deferred()) {
+            entry::idle_until_interrupt();
+        }
     }
 }
 

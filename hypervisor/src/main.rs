@@ -14,6 +14,7 @@ mod fatal;
 mod heap;
 mod events;
 mod hypervisor;
+mod io;
 mod logger;
 
 use core::ops::Range;

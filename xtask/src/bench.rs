@@ -10,6 +10,13 @@
 //! Veneer/native; it warns when the spread is too wide to trust a ratio. Results go to
 //! `target/veneer/bench/results.{json,csv}` with the machine, QEMU and
 //! software versions and every sample, and `ratios.png` is plotted from them.
+//!
+//! The I/O rows (block throughput and latency for both backend placements,
+//! network packet rate and round trip) set each Veneer figure beside the
+//! native `memcpy` of the same bytes on the same machine: the physical
+//! ceiling of any I/O path that copies. Both are measured in TSC cycles and
+//! shown in MB/s, operations per second or µs at the TSC frequency the
+//! hypervisor reports; `io.png` plots those ratios.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -43,11 +50,99 @@ const ROWS: &[Row] = &[
     Row { label: "new base pointer vs mov cr3", native: "native_cr3_write", veneer: "new_baseptr", guest: "perf_mmu" },
 ];
 
+/// How an I/O row shows its figures, from cycles per operation and the TSC
+/// frequency.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum IoUnit {
+    /// Throughput of operations moving this many bytes: MB/s.
+    MBps(u64),
+    /// Operations per second.
+    PerSecond,
+    /// Time per operation: µs.
+    Micros,
+}
+
+impl IoUnit {
+    fn name(self) -> &'static str {
+        match self {
+            IoUnit::MBps(_) => "MB/s",
+            IoUnit::PerSecond => "/s",
+            IoUnit::Micros => "us",
+        }
+    }
+
+    /// The figure for `cycles` per operation at `mhz` TSC cycles per µs.
+    fn of(self, cycles: u64, mhz: f64) -> f64 {
+        let c = cycles.max(1) as f64;
+        match self {
+            IoUnit::MBps(bytes) => bytes as f64 * mhz / c,
+            IoUnit::PerSecond => mhz * 1e6 / c,
+            IoUnit::Micros => c / mhz,
+        }
+    }
+}
+
+/// An I/O operation on Veneer beside the native `memcpy` of the bytes it
+/// moves: the physical ceiling of the same machine.
+struct IoRow {
+    label: &'static str,
+    native: &'static str,
+    veneer: &'static str,
+    guest: &'static str,
+    unit: IoUnit,
+}
+
+const fn io(label: &'static str, native: &'static str, veneer: &'static str, guest: &'static str, unit: IoUnit) -> IoRow {
+    IoRow { label, native, veneer, guest, unit }
+}
+
+const IO_ROWS: &[IoRow] = &[
+    io("block read 4 KiB, QD 1, backend domain", "native_memcpy_4k", "blk_domain_4k_qd1", "perf_blk_domain", IoUnit::MBps(4096)),
+    io("block read 4 KiB, QD 32, backend domain", "native_memcpy_4k", "blk_domain_4k_qd32", "perf_blk_domain", IoUnit::MBps(4096)),
+    io("block read 64 KiB, QD 1, backend domain", "native_memcpy_64k", "blk_domain_64k_qd1", "perf_blk_domain", IoUnit::MBps(65536)),
+    io("block read 64 KiB, QD 32, backend domain", "native_memcpy_64k", "blk_domain_64k_qd32", "perf_blk_domain", IoUnit::MBps(65536)),
+    io("block read 4 KiB, QD 1, hypervisor", "native_memcpy_4k", "blk_hypervisor_4k_qd1", "perf_blk_hypervisor", IoUnit::MBps(4096)),
+    io("block read 4 KiB, QD 32, hypervisor", "native_memcpy_4k", "blk_hypervisor_4k_qd32", "perf_blk_hypervisor", IoUnit::MBps(4096)),
+    io("block read 64 KiB, QD 1, hypervisor", "native_memcpy_64k", "blk_hypervisor_64k_qd1", "perf_blk_hypervisor", IoUnit::MBps(65536)),
+    io("block read 64 KiB, QD 32, hypervisor", "native_memcpy_64k", "blk_hypervisor_64k_qd32", "perf_blk_hypervisor", IoUnit::MBps(65536)),
+    io("block 4 KiB read latency, backend domain", "native_memcpy_4k", "blk_domain_lat_4k", "perf_blk_domain", IoUnit::Micros),
+    io("block 4 KiB read latency, hypervisor", "native_memcpy_4k", "blk_hypervisor_lat_4k", "perf_blk_hypervisor", IoUnit::Micros),
+    io("network 1500 B packets, switch domain", "native_memcpy_1500", "net_1500_per_packet", "perf_net", IoUnit::PerSecond),
+    io("network 64 B round trip, switch domain", "native_memcpy_1500", "net_64_round_trip", "perf_net", IoUnit::Micros),
+];
+
 /// The Veneer guests the rows need, each booted once per run.
 fn guests() -> Vec<&'static str> {
-    let mut g: Vec<&str> = ROWS.iter().map(|r| r.guest).collect();
-    g.dedup();
+    let mut g: Vec<&str> = Vec::new();
+    for guest in ROWS.iter().map(|r| r.guest).chain(IO_ROWS.iter().map(|r| r.guest)) {
+        if !g.contains(&guest) {
+            g.push(guest);
+        }
+    }
     g
+}
+
+/// The metrics a boot of `guest` (or the native kernel) must print.
+fn metrics(side: Side, guest: &str) -> Vec<&'static str> {
+    let mut m: Vec<&'static str> = Vec::new();
+    let micro = ROWS.iter().map(|r| (r.native, r.veneer, r.guest));
+    let io = IO_ROWS.iter().map(|r| (r.native, r.veneer, r.guest));
+    for (native, veneer, g) in micro.chain(io) {
+        let want = match side {
+            Side::Native => native,
+            Side::Veneer if g == guest => veneer,
+            Side::Veneer => continue,
+        };
+        if !m.contains(&want) {
+            m.push(want);
+        }
+    }
+    m
+}
+
+/// `(veneer) time: TSC <n> MHz`: the TSC frequency the hypervisor measured.
+fn tsc_mhz(log: &str) -> Option<u64> {
+    log.lines().find_map(|l| l.strip_prefix("(veneer) time: TSC ")?.split(' ').next()?.parse().ok())
 }
 
 /// A ratio is not trusted when the runs' medians spread more than this
@@ -86,6 +181,8 @@ struct Boot {
     guest: &'static str,
     lines: Vec<(String, [u64; 3])>,
     entry: Duration,
+    /// The hypervisor's TSC frequency (Veneer boots).
+    tsc_mhz: Option<u64>,
 }
 
 fn boot(kernel: &Path, initrd: &Path, log: &Path) -> Result<Boot> {
@@ -114,7 +211,7 @@ fn boot(kernel: &Path, initrd: &Path, log: &Path) -> Result<Boot> {
     }
     let text = std::fs::read_to_string(log).map_err(|e| e.to_string())?;
     let lines = text.lines().filter_map(parse_line).collect();
-    Ok(Boot { guest: "", lines, entry: entry.ok_or_else(|| format!("no `bench entered` line (log {})", log.display()))? })
+    Ok(Boot { guest: "", lines, entry: entry.ok_or_else(|| format!("no `bench entered` line (log {})", log.display()))?, tsc_mhz: tsc_mhz(&text) })
 }
 
 /// Parses `bench <metric> median=<n> min=<n> max=<n> unit=cycles`.
@@ -149,6 +246,22 @@ struct Summary {
 impl Summary {
     fn ratio(&self) -> f64 {
         self.veneer as f64 / self.native.max(1) as f64
+    }
+}
+
+/// An I/O row's figures, in its unit.
+struct IoSummary {
+    label: &'static str,
+    unit: IoUnit,
+    native: f64,
+    veneer: f64,
+    native_spread: f64,
+    veneer_spread: f64,
+}
+
+impl IoSummary {
+    fn ratio(&self) -> f64 {
+        self.veneer / self.native.max(f64::MIN_POSITIVE)
     }
 }
 
@@ -200,7 +313,7 @@ fn json_str(s: &str) -> String {
     out
 }
 
-fn write_results(dir: &Path, runs: usize, samples: &[Sample], entries: &[(Side, usize, Duration)], rows: &[Summary]) -> Result<()> {
+fn write_results(dir: &Path, runs: usize, samples: &[Sample], entries: &[(Side, usize, Duration)], rows: &[Summary], io_rows: &[IoSummary]) -> Result<()> {
     let accel = if qemu::kvm_usable() { "kvm" } else { "tcg" };
     let mut j = String::from("{\n");
     writeln!(j, "  \"machine\": {{\"cpu\": {}, \"cpus\": {}, \"accel\": {}}},", json_str(&cpu_model()), std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1), json_str(accel)).unwrap();
@@ -220,6 +333,12 @@ fn write_results(dir: &Path, runs: usize, samples: &[Sample], entries: &[(Side, 
         .map(|r| format!("    {{\"label\": {}, \"unit\": \"{}\", \"native\": {}, \"veneer\": {}, \"ratio\": {:.4}, \"native_spread\": {:.4}, \"veneer_spread\": {:.4}}}", json_str(&r.label), r.unit, r.native, r.veneer, r.ratio(), r.native_spread, r.veneer_spread))
         .collect();
     j += &sum.join(",\n");
+    j += "\n  ],\n  \"io\": [\n";
+    let io: Vec<String> = io_rows
+        .iter()
+        .map(|r| format!("    {{\"label\": {}, \"unit\": \"{}\", \"native\": {:.4}, \"veneer\": {:.4}, \"ratio\": {:.4}, \"native_spread\": {:.4}, \"veneer_spread\": {:.4}}}", json_str(r.label), r.unit.name(), r.native, r.veneer, r.ratio(), r.native_spread, r.veneer_spread))
+        .collect();
+    j += &io.join(",\n");
     j += "\n  ]\n}\n";
     std::fs::write(dir.join("results.json"), j).map_err(|e| e.to_string())?;
 
@@ -240,7 +359,7 @@ fn plot(dir: &Path) {
     let script = artifacts::root().join("perf/plot.py");
     let status = Command::new("/usr/bin/python3").arg(&script).arg(dir.join("results.json")).arg(dir.join("ratios.png")).status();
     match status {
-        Ok(s) if s.success() => println!("plot: {}", dir.join("ratios.png").display()),
+        Ok(s) if s.success() => println!("plots: {}, {}", dir.join("ratios.png").display(), dir.join("io.png").display()),
         _ => eprintln!("xtask: plotting failed (is python3-matplotlib installed?)"),
     }
 }
@@ -251,13 +370,10 @@ pub fn run(runs: usize) -> Result<()> {
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let mut samples = Vec::new();
     let mut entries: Vec<(Side, usize, Duration)> = Vec::new();
+    let mut mhz: Vec<u64> = Vec::new();
     let mut record = |b: &Boot, side: Side, run: usize, log: &Path| -> Result<()> {
-        for row in ROWS {
-            let metric = match side {
-                Side::Native => row.native,
-                Side::Veneer if b.guest == row.guest => row.veneer,
-                Side::Veneer => continue,
-            };
+        mhz.extend(b.tsc_mhz);
+        for metric in metrics(side, b.guest) {
             let [median, min, max] = b
                 .lines
                 .iter()
@@ -276,7 +392,7 @@ pub fn run(runs: usize) -> Result<()> {
         entries.push((Side::Native, run, b.entry));
         for guest in guests() {
             let log = dir.join(format!("{guest}-{run}.log"));
-            let mut b = boot(&built.hypervisor, &bundle::single(&built, guest, "16M", "")?, &log).map_err(|e| format!("{guest}: {e}"))?;
+            let mut b = boot(&built.hypervisor, &bundle::with_peers(&built, guest, "16M")?, &log).map_err(|e| format!("{guest}: {e}"))?;
             b.guest = guest;
             record(&b, Side::Veneer, run, &log)?;
             entries.push((Side::Veneer, run, b.entry));
@@ -311,7 +427,36 @@ pub fn run(runs: usize) -> Result<()> {
     for w in wide {
         println!("warning: the spread of `{w}` exceeds {:.0}%: do not trust its ratio", SPREAD_WARNING * 100.0);
     }
-    write_results(&dir, runs, &samples, &entries, &rows)?;
+    let mhz = median(&mut mhz).max(1) as f64;
+    let mut io_rows = Vec::new();
+    for row in IO_ROWS {
+        let pick = |side, metric| samples.iter().filter(|s| s.side == side && s.metric == metric).map(|s| s.median).collect::<Vec<_>>();
+        let (native, veneer) = (pick(Side::Native, row.native), pick(Side::Veneer, row.veneer));
+        let s = summarize(row.label, "cycles", &native, &veneer);
+        io_rows.push(IoSummary {
+            label: row.label,
+            unit: row.unit,
+            native: row.unit.of(s.native, mhz),
+            veneer: row.unit.of(s.veneer, mhz),
+            native_spread: s.native_spread,
+            veneer_spread: s.veneer_spread,
+        });
+    }
+    println!();
+    println!("I/O beside the native memcpy of the same bytes, the physical ceiling (TSC {mhz} MHz):");
+    println!("{:<50} {:>12} {:>12} {:>10}", "operation", "native copy", "veneer", "veneer/native");
+    for r in &io_rows {
+        println!(
+            "{:<50} {:>12.2} {:>12.2} {:>10.3}{}",
+            format!("{} ({})", r.label, r.unit.name()),
+            r.native,
+            r.veneer,
+            r.ratio(),
+            if r.native_spread > SPREAD_WARNING || r.veneer_spread > SPREAD_WARNING { "  (spread > 10%)" } else { "" }
+        );
+    }
+    println!("(throughput rows: the fraction of memcpy bandwidth reached; time rows: the multiple of the copy's time)");
+    write_results(&dir, runs, &samples, &entries, &rows, &io_rows)?;
     println!("results: {}, {}", dir.join("results.json").display(), dir.join("results.csv").display());
     plot(&dir);
     Ok(())
@@ -326,6 +471,20 @@ mod tests {
         assert_eq!(parse_line("bench x median=5 min=4 max=9 unit=cycles"), Some(("x".into(), [5, 4, 9])));
         assert_eq!(parse_line("bench x median=5 unit=cycles"), None);
         assert_eq!(parse_line("(veneer) bench x median=5 min=4 max=9"), None);
+    }
+
+    #[test]
+    fn io_units_convert_cycles() {
+        // 2000 cycles at 1000 MHz: 2 us; 4096 bytes in 2 us is 2048 MB/s.
+        assert!((IoUnit::MBps(4096).of(2000, 1000.0) - 2048.0).abs() < 1e-9);
+        assert!((IoUnit::PerSecond.of(2000, 1000.0) - 500_000.0).abs() < 1e-6);
+        assert!((IoUnit::Micros.of(2000, 1000.0) - 2.0).abs() < 1e-9);
+        assert_eq!(tsc_mhz("(veneer) x\n(veneer) time: TSC 2604 MHz (not invariant)\n"), Some(2604));
+        assert_eq!(tsc_mhz("time: TSC 5 MHz"), None);
+        let native = metrics(Side::Native, NATIVE_KERNEL);
+        assert!(native.contains(&"native_memcpy_64k") && native.iter().filter(|m| **m == "native_memcpy_4k").count() == 1);
+        assert_eq!(metrics(Side::Veneer, "perf_net"), ["net_1500_per_packet", "net_64_round_trip"]);
+        assert!(guests().contains(&"perf_blk_hypervisor"));
     }
 
     #[test]

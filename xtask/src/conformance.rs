@@ -15,7 +15,12 @@
 //!
 //! A guest may also name peers (`veneer_guest::peers!`): helper guests
 //! booted beside it as domains 2, 3, ..., the other ends of a test between
-//! domains; every peer must power off cleanly too.
+//! domains; every peer must power off cleanly too. Any of them may ask for
+//! split devices (`devices!`, `device` lines of `domains.conf`) and a
+//! ramdisk (`ramdisk!`); disk images named `pattern-<size>.img` are made
+//! here (`bundle::disk_image`). A guest may list lines the log must hold
+//! (`expect_lines!`), and its verdict may reach the log through a console
+//! ring the hypervisor serves (prefixed `(dN) `).
 //!
 //! In the last three the bundle carries a further domain, `witness` (the
 //! `hello` guest), which must still run and power off cleanly: the
@@ -33,7 +38,7 @@ use elf::endian::AnyEndian;
 use elf::ElfBytes;
 
 use crate::artifacts::{self, Built};
-use crate::bundle::{self, DomainEntry};
+use crate::bundle::{self, devices_of, section_text, DomainEntry};
 use crate::qemu::{self, describe, Qemu, RunStatus};
 use crate::Result;
 
@@ -69,27 +74,30 @@ impl Expect {
     }
 }
 
+/// A helper guest booted beside a test.
+struct Peer {
+    name: String,
+    image: Vec<u8>,
+    devices: Vec<String>,
+    ramdisk: Option<String>,
+}
+
 struct Case {
     name: String,
-    /// Helper guests booted beside it: (binary name, image).
-    peers: Vec<(String, Vec<u8>)>,
+    /// Helper guests booted beside it.
+    peers: Vec<Peer>,
     /// vCPUs of the domain under test.
     vcpus: u32,
+    /// Its `device` lines and ramdisk.
+    devices: Vec<String>,
+    ramdisk: Option<String>,
+    /// Lines the log must hold.
+    lines: Vec<String>,
     /// The hypervisor's command line.
     hypervisor_cmdline: Option<&'static str>,
     kernel: Option<Vec<u8>>,
     kernel_name: Option<String>,
     expect: Expect,
-}
-
-/// Reads section `name` of a guest as text, if the guest has it.
-fn section_text(elf_bytes: &[u8], name: &str) -> Result<Option<String>> {
-    let file = ElfBytes::<AnyEndian>::minimal_parse(elf_bytes).map_err(|e| e.to_string())?;
-    let Some(sh) = file.section_header_by_name(name).map_err(|e| e.to_string())? else {
-        return Ok(None);
-    };
-    let (data, _) = file.section_data(&sh).map_err(|e| e.to_string())?;
-    Ok(Some(String::from_utf8_lossy(data).into_owned()))
 }
 
 fn guest_cases(built: &Built) -> Result<Vec<Case>> {
@@ -105,13 +113,29 @@ fn guest_cases(built: &Built) -> Result<Vec<Case>> {
         if let Some(e) = section_text(&bytes, ".veneer.expect")? {
             let mut peers = Vec::new();
             for peer in section_text(&bytes, ".veneer.peers")?.unwrap_or_default().split_whitespace() {
-                peers.push((peer.to_string(), bundle::read_guest(built, peer)?));
+                let image = bundle::read_guest(built, peer)?;
+                let (devices, ramdisk) = (devices_of(&image)?, section_text(&image, ".veneer.ramdisk")?);
+                peers.push(Peer { name: peer.to_string(), image, devices, ramdisk });
             }
             let vcpus = match section_text(&bytes, ".veneer.vcpus")? {
                 Some(n) => n.trim().parse().map_err(|_| format!("{name}: vcpus `{n}` is not a number"))?,
                 None => 1,
             };
-            cases.push(Case { expect: Expect::parse(&e)?, name, peers, vcpus, hypervisor_cmdline: None, kernel: Some(bytes), kernel_name: None });
+            let devices = devices_of(&bytes)?;
+            let ramdisk = section_text(&bytes, ".veneer.ramdisk")?;
+            let lines = section_text(&bytes, ".veneer.lines")?.unwrap_or_default().lines().map(String::from).collect();
+            cases.push(Case {
+                expect: Expect::parse(&e)?,
+                name,
+                peers,
+                vcpus,
+                devices,
+                ramdisk,
+                lines,
+                hypervisor_cmdline: None,
+                kernel: Some(bytes),
+                kernel_name: None,
+            });
         }
     }
     Ok(cases)
@@ -145,6 +169,9 @@ fn broken_image_cases(built: &Built) -> Result<Vec<Case>> {
         name: name.into(),
         peers: Vec::new(),
         vcpus: 1,
+        devices: Vec::new(),
+        ramdisk: None,
+        lines: Vec::new(),
         hypervisor_cmdline: None,
         kernel: Some(kernel),
         kernel_name: None,
@@ -168,6 +195,9 @@ fn broken_image_cases(built: &Built) -> Result<Vec<Case>> {
             name: "bundle_missing_kernel".into(),
             peers: Vec::new(),
             vcpus: 1,
+            devices: Vec::new(),
+            ramdisk: None,
+            lines: Vec::new(),
             hypervisor_cmdline: None,
             kernel: None,
             kernel_name: Some("missing.elf".into()),
@@ -180,6 +210,9 @@ fn broken_image_cases(built: &Built) -> Result<Vec<Case>> {
             name: "hypervisor_reports_its_own_fault".into(),
             peers: Vec::new(),
             vcpus: 1,
+            devices: Vec::new(),
+            ramdisk: None,
+            lines: Vec::new(),
             hypervisor_cmdline: Some("veneer.selftest=page-fault"),
             kernel: Some(hello),
             kernel_name: None,
@@ -203,12 +236,17 @@ fn run_case(built: &Built, case: &Case, log: &Path) -> Result<()> {
     let mut domain = DomainEntry::new(&case.name, Vec::new(), MEMORY);
     domain.kernel = case.kernel.clone();
     domain.vcpus = case.vcpus;
+    domain.devices = case.devices.clone();
+    domain.ramdisk = case.ramdisk.clone();
     if let Some(k) = &case.kernel_name {
         domain.kernel_name = k.clone();
     }
     let mut domains = vec![domain];
-    for (name, image) in &case.peers {
-        domains.push(DomainEntry::new(name, image.clone(), MEMORY));
+    for p in &case.peers {
+        let mut d = DomainEntry::new(&p.name, p.image.clone(), MEMORY);
+        d.devices = p.devices.clone();
+        d.ramdisk = p.ramdisk.clone();
+        domains.push(d);
     }
     let witness_id = format!("d{}", domains.len() + 1);
     if case.expect != Expect::Pass {
@@ -250,7 +288,12 @@ fn run_case(built: &Built, case: &Case, log: &Path) -> Result<()> {
         text.lines().filter_map(|l| l.trim_end().strip_prefix(&prefix)).filter(|l| !l.starts_with("starting") && !l.starts_with("built")).next_back().map(String::from)
     };
     let end = line_for("d1", &case.name).ok_or("no line from the hypervisor on how the domain ended")?;
-    for (i, (name, _)) in case.peers.iter().enumerate() {
+    for line in &case.lines {
+        if !text.lines().any(|l| l.trim_end() == line) {
+            return Err(format!("the log lacks the line `{line}`"));
+        }
+    }
+    for (i, name) in case.peers.iter().map(|p| &p.name).enumerate() {
         match line_for(&format!("d{}", i + 2), name) {
             Some(e) if e == "powered off (code 0)" => {}
             Some(e) => return Err(format!("peer {name} ended: {e}")),
@@ -259,7 +302,7 @@ fn run_case(built: &Built, case: &Case, log: &Path) -> Result<()> {
     }
     match &case.expect {
         Expect::Pass => {
-            if !text.lines().any(|l| l.trim_end() == "Test result: SUCCESS") {
+            if !text.lines().any(|l| verdict_text(l) == "Test result: SUCCESS") {
                 return Err("no `Test result: SUCCESS` line".into());
             }
             if end != "powered off (code 0)" {
@@ -292,6 +335,16 @@ fn run_case(built: &Built, case: &Case, log: &Path) -> Result<()> {
         return Err(format!("run ended {}, expected DomainFailed", describe(status, run)));
     }
     Ok(())
+}
+
+/// A log line without the `(dN) ` prefix the hypervisor gives lines of a
+/// console ring it serves (so a verdict may come that way too).
+fn verdict_text(line: &str) -> &str {
+    let line = line.trim_end();
+    line.strip_prefix("(d")
+        .and_then(|rest| rest.split_once(") "))
+        .filter(|(id, _)| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
+        .map_or(line, |(_, text)| text)
 }
 
 pub fn run(filter: Option<&str>) -> Result<Tally> {
@@ -331,5 +384,13 @@ mod tests {
         assert_eq!(Expect::parse("refused no note"), Ok(Expect::Refused("no note".into())));
         assert!(Expect::parse("pass now").is_err());
         assert!(Expect::parse("maybe").is_err());
+    }
+
+    #[test]
+    fn verdicts_may_come_through_a_console_ring() {
+        assert_eq!(verdict_text("Test result: SUCCESS  "), "Test result: SUCCESS");
+        assert_eq!(verdict_text("(d12) Test result: SUCCESS"), "Test result: SUCCESS");
+        assert_eq!(verdict_text("(veneer) Test result: SUCCESS"), "(veneer) Test result: SUCCESS");
+        assert_eq!(verdict_text("(d) x"), "(d) x");
     }
 }

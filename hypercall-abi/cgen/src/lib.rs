@@ -242,6 +242,11 @@ fn module_header(m: &Module) -> String {
         match item {
             Item::Struct(s) => emit_struct(&mut o, s),
             Item::Values(t) => emit_values(&mut o, t),
+            Item::Code(c) => {
+                c_comment(&mut o, "", &format!(" {}: {}", c.name, c.doc));
+                o.push_str(c.text);
+                o.push('\n');
+            }
         }
     }
     writeln!(o, "#endif /* {g} */").unwrap();
@@ -294,6 +299,8 @@ pub fn c_layout_check() -> String {
                         .unwrap();
                     }
                 }
+                // Code is checked by compiling and running it (tests/ring_c.rs).
+                Item::Code(_) => {}
                 Item::Values(t) => {
                     for v in t.values {
                         let lit = if t.rust_type.starts_with('i') {
@@ -385,6 +392,7 @@ fn find_table(name: &str) -> Option<Item> {
     catalog::MODULES.iter().flat_map(|m| m.items.iter().copied()).find(|i| match i {
         Item::Struct(s) => s.name == name,
         Item::Values(t) => t.name == name,
+        Item::Code(_) => false,
     })
 }
 
@@ -444,6 +452,9 @@ pub fn required_spec_keys() -> Vec<String> {
             keys.push(match item {
                 Item::Struct(s) => format!("struct {}", s.name),
                 Item::Values(t) => format!("values {}", t.name),
+                // Code has no table in SPEC.md: its semantics are the prose
+                // of the section it implements.
+                Item::Code(_) => continue,
             });
         }
     }

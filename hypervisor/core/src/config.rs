@@ -10,11 +10,31 @@
 //! memory = 16M            # K, M or G suffix; pages if none
 //! cmdline = console=hvc0
 //! ramdisk = initrd.cpio   # optional
+//! vcpus = 2               # optional, 1 by default
+//! device = console hypervisor
+//! device = block disk                           # served by domain `disk`
+//! device = block hypervisor image=disk.img      # served by the hypervisor
+//! device = net switch mac=02:00:00:00:00:01
 //! ```
+//!
+//! `device = <kind> <backend> [options]`, any number of times, gives the
+//! domain a split device (SPEC §19) as the frontend: `kind` is `console`,
+//! `block` or `net`; `backend` is the name of another domain of the
+//! configuration, which serves it, or `hypervisor`, which serves consoles
+//! (on the hypervisor console, each line prefixed `(dN) `) and block devices
+//! (a RAM disk the hypervisor holds) itself. Where a block device is served
+//! is this one word: the same frontend runs against either backend. Options:
+//! `image=<bundle member>` — the RAM disk's initial contents, required for a
+//! block device the hypervisor serves (a domain serves its own ramdisk);
+//! `mac=<six hex bytes>` — a network interface's fixed MAC address. Devices
+//! of a kind are numbered in the order they are listed (`xvda` is block 0).
+//! A backend domain needs no privilege: it serves with grants and event
+//! channels only.
 
 use alloc::vec::Vec;
 use core::fmt;
 
+use hypercall_abi::device::DeviceKind;
 use hypercall_abi::shared_info::VCPU_MAX;
 
 /// The smallest and largest memory a domain may be given.
@@ -30,6 +50,74 @@ pub struct DomainConfig<'a> {
     pub ramdisk: Option<&'a str>,
     /// vCPUs the domain has, `1 ..= SHARED_INFO_VCPU_MAX` (default 1).
     pub vcpus: u32,
+    /// Split devices it is the frontend of, in the order listed.
+    pub devices: Vec<DeviceConfig<'a>>,
+}
+
+/// Who serves a configured device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackendName<'a> {
+    Hypervisor,
+    /// The domain of this name.
+    Domain(&'a str),
+}
+
+/// One `device = ...` line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeviceConfig<'a> {
+    pub kind: DeviceKind,
+    pub backend: BackendName<'a>,
+    /// Block devices the hypervisor serves: the bundle member with the
+    /// disk's contents.
+    pub image: Option<&'a str>,
+    /// Network interfaces: the fixed MAC address.
+    pub mac: Option<[u8; 6]>,
+}
+
+fn parse_mac(v: &str) -> Option<[u8; 6]> {
+    let mut mac = [0u8; 6];
+    let mut parts = v.split(':');
+    for b in mac.iter_mut() {
+        let p = parts.next()?;
+        if p.len() != 2 {
+            return None;
+        }
+        *b = u8::from_str_radix(p, 16).ok()?;
+    }
+    parts.next().is_none().then_some(mac)
+}
+
+/// Parses the value of a `device` key; the error says what is wrong.
+fn parse_device(v: &str) -> Result<DeviceConfig<'_>, &'static str> {
+    let mut words = v.split_whitespace();
+    let kind = match words.next() {
+        Some("console") => DeviceKind::Console,
+        Some("block") => DeviceKind::Block,
+        Some("net") => DeviceKind::Net,
+        _ => return Err("the kind is not `console`, `block` or `net`"),
+    };
+    let backend = match words.next() {
+        Some("hypervisor") => BackendName::Hypervisor,
+        Some(name) => BackendName::Domain(name),
+        None => return Err("no backend"),
+    };
+    let mut d = DeviceConfig { kind, backend, image: None, mac: None };
+    for option in words {
+        match option.split_once('=') {
+            Some(("image", member)) if kind == DeviceKind::Block && backend == BackendName::Hypervisor && d.image.is_none() => {
+                d.image = Some(member);
+            }
+            Some(("mac", mac)) if kind == DeviceKind::Net && d.mac.is_none() => {
+                d.mac = Some(parse_mac(mac).ok_or("the MAC is not six hex bytes `xx:xx:xx:xx:xx:xx`")?);
+            }
+            _ => return Err("an option this kind and backend do not take (or take once)"),
+        }
+    }
+    match (kind, backend) {
+        (DeviceKind::Net, BackendName::Hypervisor) => Err("the hypervisor serves consoles and block devices, not networks"),
+        (DeviceKind::Block, BackendName::Hypervisor) if d.image.is_none() => Err("a block device the hypervisor serves needs `image=`"),
+        _ => Ok(d),
+    }
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -48,6 +136,7 @@ pub enum ConfigErrorKind<'a> {
     Missing(&'static str),
     BadMemory(&'a str),
     BadVcpus(&'a str),
+    BadDevice(&'a str, &'static str),
     NoDomains,
 }
 
@@ -65,6 +154,7 @@ impl fmt::Display for ConfigError<'_> {
                 write!(f, "memory `{v}` is not a size between {MIN_MEMORY} and {MAX_MEMORY} bytes")
             }
             ConfigErrorKind::BadVcpus(v) => write!(f, "vcpus `{v}` is not a number from 1 to {}", VCPU_MAX),
+            ConfigErrorKind::BadDevice(v, why) => write!(f, "device `{v}`: {why}"),
             ConfigErrorKind::NoDomains => write!(f, "no [domain] section"),
         }
     }
@@ -90,6 +180,7 @@ struct Partial<'a> {
     cmdline: Option<&'a str>,
     ramdisk: Option<&'a str>,
     vcpus: Option<u32>,
+    devices: Vec<DeviceConfig<'a>>,
 }
 
 impl<'a> Partial<'a> {
@@ -102,6 +193,7 @@ impl<'a> Partial<'a> {
             cmdline: self.cmdline.unwrap_or(""),
             ramdisk: self.ramdisk,
             vcpus: self.vcpus.unwrap_or(1),
+            devices: self.devices,
         })
     }
 }
@@ -141,6 +233,10 @@ pub fn parse(text: &[u8]) -> Result<Vec<DomainConfig<'_>>, ConfigError<'_>> {
                 let bytes = parse_memory(value).ok_or(err(ConfigErrorKind::BadMemory(value)))?;
                 d.memory.replace(bytes).is_some()
             }
+            "device" => {
+                d.devices.push(parse_device(value).map_err(|why| err(ConfigErrorKind::BadDevice(value, why)))?);
+                false
+            }
             _ => return Err(err(ConfigErrorKind::UnknownKey(key))),
         };
         if slot_was_set {
@@ -165,10 +261,43 @@ mod tests {
         let text = b"# demo\n[domain]\nname = a\nkernel = a.elf\nmemory = 16M\ncmdline = x y\n\n[domain]\nname=b\nkernel=b.elf\nmemory=2048 # pages\nramdisk = r\nvcpus = 4\n";
         let d = parse(text).unwrap();
         assert_eq!(d.len(), 2);
-        assert_eq!(d[0], DomainConfig { name: "a", kernel: "a.elf", memory_bytes: 16 << 20, cmdline: "x y", ramdisk: None, vcpus: 1 });
+        assert_eq!(d[0], DomainConfig { name: "a", kernel: "a.elf", memory_bytes: 16 << 20, cmdline: "x y", ramdisk: None, vcpus: 1, devices: Vec::new() });
         assert_eq!(d[1].vcpus, 4);
         assert_eq!(d[1].memory_bytes, 8 << 20);
         assert_eq!(d[1].ramdisk, Some("r"));
+    }
+
+    #[test]
+    fn devices_name_their_backend() {
+        let text = b"[domain]\nname = a\nkernel = a.elf\nmemory = 16M\ndevice = console hypervisor\ndevice = block disk\ndevice = block hypervisor image=d.img\ndevice = net sw mac=02:00:0a:0B:ff:01\n";
+        let d = &parse(text).unwrap()[0];
+        let dev = |kind, backend, image, mac| DeviceConfig { kind, backend, image, mac };
+        assert_eq!(
+            d.devices,
+            [
+                dev(DeviceKind::Console, BackendName::Hypervisor, None, None),
+                dev(DeviceKind::Block, BackendName::Domain("disk"), None, None),
+                dev(DeviceKind::Block, BackendName::Hypervisor, Some("d.img"), None),
+                dev(DeviceKind::Net, BackendName::Domain("sw"), None, Some([2, 0, 10, 11, 255, 1])),
+            ]
+        );
+        for bad in [
+            "tape hypervisor",
+            "block",
+            "block hypervisor",
+            "block disk image=d.img",
+            "block hypervisor image=a image=b",
+            "net hypervisor",
+            "net sw mac=02:00:00:00:00",
+            "net sw mac=02:00:00:00:00:01:02",
+            "net sw mac=2:00:00:00:00:01",
+            "net sw mac=zz:00:00:00:00:01",
+            "console hypervisor image=x",
+            "console hypervisor colour=red",
+        ] {
+            let text = alloc::format!("[domain]\ndevice = {bad}\n");
+            assert!(matches!(parse(text.as_bytes()).unwrap_err().kind, ConfigErrorKind::BadDevice(v, _) if v == bad), "{bad}");
+        }
     }
 
     #[test]

@@ -10,7 +10,8 @@ use crate::event_channel::EventChannels;
 use crate::vcpu::{BounceError, IretError, Vcpu};
 
 use crate::addr::Mfn;
-use crate::frame_table::Leaked;
+use crate::frame_table::{Fate, Leaked, Released};
+use crate::grant_table::GrantTable;
 use crate::guest_memory::AddressSpace;
 use crate::machine::MachineMemory;
 use crate::phys::PhysMemory;
@@ -129,7 +130,7 @@ impl fmt::Display for Outcome {
     }
 }
 
-/// A built domain with one vCPU.
+/// A built domain.
 pub struct Domain {
     pub id: DomainId,
     pub name: String,
@@ -144,6 +145,9 @@ pub struct Domain {
     /// one's `EntryState` stays valid while the domain table changes.
     pub vcpus: Vec<alloc::boxed::Box<Vcpu>>,
     pub events: EventChannels,
+    /// Its grant table, the grants of it others use, and its own grant
+    /// mappings of others' frames.
+    pub grants: GrantTable,
 }
 
 impl Domain {
@@ -159,7 +163,12 @@ impl Domain {
     /// with its m2p entry invalidated. Returns the frames freed; a frame
     /// that something still refers to is reported and kept (a bug, never a
     /// guest's doing).
-    pub fn teardown(self, machine: &mut MachineMemory, mem: &mut impl PhysMemory) -> Result<u64, Leaked> {
+    ///
+    /// Its grant mappings of others' frames must be gone already
+    /// (`grant_table::release_domain`); its own frames others still reach
+    /// through its grants are orphaned, freed when their last grant use
+    /// goes.
+    pub fn teardown(self, machine: &mut MachineMemory, mem: &mut impl PhysMemory) -> Result<Released, Leaked> {
         let frames = &mut machine.frames;
         for vcpu in &self.vcpus {
             if vcpu.initialised {
@@ -170,11 +179,16 @@ impl Domain {
             }
         }
         frames.release_special(self.shared_info, mem);
+        for &mfn in self.grants.frames() {
+            frames.release_special(mfn, mem);
+        }
         frames.unpin_all(self.id, mem);
         let (allocator, m2p) = (&mut machine.allocator, &machine.m2p);
-        frames.release_all(self.id, |mfn| {
+        frames.release_all(self.id, |mfn, fate| {
             m2p.set(mem, mfn, INVALID_FRAME);
-            allocator.free(mfn).expect("a domain's frame came from the allocator");
+            if fate == Fate::Freed {
+                allocator.free(mfn).expect("a domain's frame came from the allocator");
+            }
         })
     }
 }

@@ -17,7 +17,6 @@ use alloc::string::String;
 use core::fmt;
 use core::mem::{offset_of, size_of};
 
-use hypercall_abi::device::device_consts;
 use hypercall_abi::memory::memory_consts::M2P_VIRT_START;
 use hypercall_abi::start_info::{StartInfo, StartInfoExt, CMDLINE_MAX, START_INFO_EXT_MAGIC, START_INFO_EXT_OFFSET, START_INFO_MAGIC};
 use hypercall_abi::version::AbiVersion;
@@ -166,6 +165,9 @@ pub struct DomainSpec<'a> {
     pub features: u64,
     /// vCPUs, `1 ..= VCPU_MAX`; vCPU 0 starts online, the others offline.
     pub vcpus: u32,
+    /// The handle of its console slot, `DEVICE_NONE` if it has none
+    /// (`StartInfoExt::console_device`).
+    pub console_device: u32,
 }
 
 /// Builds the domain: takes its frames (its pseudo-physical memory and its
@@ -230,6 +232,7 @@ pub fn build(spec: &DomainSpec<'_>, machine: &mut MachineMemory, mem: &mut impl 
             })
             .collect(),
         events: EventChannels::new(spec.vcpus, Privileges::default()),
+        grants: crate::grant_table::GrantTable::new(),
     })
 }
 
@@ -300,13 +303,12 @@ fn write_start_info(spec: &DomainSpec<'_>, layout: &Layout, boot: &BootFacts, pa
     put(offset_of!(StartInfo, features), &spec.features.to_le_bytes());
     // The rest of the page, cmdline padding included, is already zero.
     put(offset_of!(StartInfo, cmdline), spec.cmdline.as_bytes());
-    // The extension: no console device yet.
     let ext = |field: usize| START_INFO_EXT_OFFSET + field;
     put(ext(offset_of!(StartInfoExt, magic)), &START_INFO_EXT_MAGIC.to_le_bytes());
     put(ext(offset_of!(StartInfoExt, shared_info_mfn)), &boot.shared_info.0.to_le_bytes());
     put(ext(offset_of!(StartInfoExt, shared_info_va)), &layout.shared_info_va.to_le_bytes());
     put(ext(offset_of!(StartInfoExt, nr_vcpus)), &spec.vcpus.to_le_bytes());
-    put(ext(offset_of!(StartInfoExt, console_device)), &device_consts::NONE.to_le_bytes());
+    put(ext(offset_of!(StartInfoExt, console_device)), &spec.console_device.to_le_bytes());
     put(ext(offset_of!(StartInfoExt, m2p_base)), &M2P_VIRT_START.to_le_bytes());
     put(ext(offset_of!(StartInfoExt, m2p_nr_entries)), &boot.m2p_entries.to_le_bytes());
     const _: () = assert!(size_of::<StartInfo>() <= PAGE_SIZE);
@@ -390,7 +392,7 @@ mod tests {
     const V1: AbiVersion = AbiVersion { major: 1, minor: 0 };
 
     fn spec<'a>(image: &'a GuestImage<'a>, memory_bytes: u64, ramdisk: Option<&'a [u8]>) -> DomainSpec<'a> {
-        DomainSpec { id: DomainId(1), name: "t", image, memory_bytes, cmdline: "hello", ramdisk, abi: V1, features: 0, vcpus: 1 }
+        DomainSpec { id: DomainId(1), name: "t", image, memory_bytes, cmdline: "hello", ramdisk, abi: V1, features: 0, vcpus: 1, console_device: 3 }
     }
 
     #[test]
@@ -417,6 +419,7 @@ mod tests {
         let ext_word = |o: usize| u64::from_le_bytes(ext[o..o + 8].try_into().unwrap());
         assert_eq!(ext_word(offset_of!(StartInfoExt, magic)), START_INFO_EXT_MAGIC);
         assert_eq!(u32::from_le_bytes(ext[24..28].try_into().unwrap()), 1, "nr_vcpus");
+        assert_eq!(u32::from_le_bytes(ext[28..32].try_into().unwrap()), 3, "console_device");
         assert_eq!(ext_word(offset_of!(StartInfoExt, shared_info_mfn)), d.shared_info.0);
         assert_eq!(ext_word(offset_of!(StartInfoExt, m2p_base)), M2P_VIRT_START);
         assert_eq!(ext_word(offset_of!(StartInfoExt, m2p_nr_entries)), 2048);
@@ -473,7 +476,7 @@ mod tests {
             let f = m.frames.info(mfn).unwrap();
             assert!(f.ty.table_level().is_some() && !f.pinned, "table {i}: {f:?}");
         }
-        audit(&m.frames, &mem, &[space.l4], &[d.shared_info]).unwrap();
+        audit(&m.frames, &mem, &[space.l4], &[d.shared_info], &[]).unwrap();
 
         d.teardown(&mut m, &mut mem).unwrap();
         assert_eq!(m.allocator.free_count(), before);

@@ -23,6 +23,24 @@
 //!   only when its owner's allocation is the last reference (M9).
 //! - *Pinned*: one use of a page-table type held by the guest's request
 //!   (M7).
+//! - *Grant uses*: references held on a frame by other domains (or the
+//!   hypervisor) through its owner's grants — a grant mapping, a copy in
+//!   progress, a backend's pin. Each is a reference, and a writable one also
+//!   a `Writable` use, so a granted frame is neither reused nor turned into a
+//!   page table while someone else may still reach it. A frame whose owner
+//!   dies while grant uses remain is *orphaned*: it belongs to nobody, and
+//!   goes back to the allocator when its last grant use is dropped.
+//!
+//! # Grant mappings
+//!
+//! An L1 entry may name a frame of another domain only when `grant_map`
+//! put it there ([`FrameTable::map_grant_entry`]); validation refuses such
+//! an entry anywhere else (M1). So a present L1 entry naming a frame its
+//! table's owner does not own *is* a grant mapping. It holds no reference
+//! of its own — the grant use behind it does — so dropping it (when its
+//! table is torn down) takes nothing away, and `mmu_update` may not replace
+//! it: only `grant_unmap` removes it, releasing the grant use and flushing
+//! the TLB.
 //!
 //! A frame becomes an L*n* table only by validation: every present entry is
 //! checked and takes its references, and an entry of an L*n* table with
@@ -117,6 +135,8 @@ pub struct FrameInfo {
     pub type_count: u32,
     pub ref_count: u32,
     pub pinned: bool,
+    /// Of `ref_count`, the references grant uses hold.
+    pub grant_uses: u32,
     /// The type the frame had when its count last fell to zero.
     prev_type: PageType,
     /// The flush epoch in which an entry naming this frame was last dropped.
@@ -130,6 +150,7 @@ impl FrameInfo {
         type_count: 0,
         ref_count: 0,
         pinned: false,
+        grant_uses: 0,
         prev_type: PageType::None,
         // Never stale: the epoch starts at 0 and would need 2^32 - 1 flushes
         // to come round, which at worst costs one extra flush.
@@ -162,6 +183,23 @@ impl Flush {
     pub fn is_empty(&self) -> bool {
         !self.full && self.nr_pages == 0
     }
+}
+
+/// What became of a domain's frames at teardown.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Released {
+    /// Frames handed to the allocator.
+    pub freed: u64,
+    /// Frames other domains still reach through grants: they belong to
+    /// nobody now and are freed when the last grant use goes.
+    pub orphaned: u64,
+}
+
+/// What teardown does with one frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fate {
+    Freed,
+    Orphaned,
 }
 
 /// Why a domain's frames could not all be released at teardown: references
@@ -348,18 +386,27 @@ impl FrameTable {
         let f = self.at(mfn);
         f.type_count = f.type_count.checked_sub(1).expect("type count underflow");
         if f.type_count == 0 {
-            let ty = f.ty;
+            let (ty, owner) = (f.ty, f.owner);
             f.prev_type = ty;
             f.ty = PageType::None;
             if let Some(level) = ty.table_level() {
+                let owner = owner.expect("page tables have owners");
                 for index in 0..ENTRIES {
                     if !is_hypervisor_slot(level, index) {
                         let entry = mem.read_u64(mfn, index);
-                        self.release_entry(level, entry, mem);
+                        self.release_entry(owner, level, entry, mem);
                     }
                 }
             }
         }
+    }
+
+    /// Whether `raw`, an entry of an L*level* table of `owner`, is a grant
+    /// mapping: a present L1 entry naming a frame `owner` does not own
+    /// (nothing else can put one there, M1).
+    fn is_grant_entry(&self, owner: DomainId, level: u32, raw: u64) -> bool {
+        let entry = Pte(raw);
+        level == 1 && entry.is_present() && self.owner(entry.mfn()) != Some(owner)
     }
 
     /// Checks one entry of an L*level* table of `dom` (M1, M2, M3, M5) and
@@ -411,9 +458,10 @@ impl FrameTable {
 
     /// Drops what [`acquire_entry`](Self::acquire_entry) took for an entry
     /// now leaving an L*level* table.
-    fn release_entry<M: PhysMemory>(&mut self, level: u32, raw: u64, mem: &mut M) {
+    fn release_entry<M: PhysMemory>(&mut self, owner: DomainId, level: u32, raw: u64, mem: &mut M) {
         let entry = Pte(raw);
-        if !entry.is_present() {
+        // A grant mapping holds nothing of its own: its grant use does.
+        if !entry.is_present() || self.is_grant_entry(owner, level, raw) {
             return;
         }
         let target = entry.mfn();
@@ -437,7 +485,7 @@ impl FrameTable {
             if self.acquire_entry(dom, level, mem.read_u64(mfn, index), mem).is_err() {
                 for done in (0..index).filter(|&i| !is_hypervisor_slot(level, i)) {
                     let entry = mem.read_u64(mfn, done);
-                    self.release_entry(level, entry, mem);
+                    self.release_entry(dom, level, entry, mem);
                 }
                 return Err(Error::Invalid);
             }
@@ -465,8 +513,9 @@ impl FrameTable {
     /// gains the use it needs, the frame the old entry named loses one.
     /// With `preserve_ad` the old entry's accessed and dirty bits are kept.
     /// Errors: `Invalid` if `table` is not a page table of `dom` or the entry
-    /// breaks M1–M5; `NotPermitted` for a reserved L4 slot (M4); `Busy` if
-    /// the frame named cannot take the type (M2).
+    /// breaks M1–M5; `NotPermitted` for a reserved L4 slot (M4) or an entry
+    /// holding a grant mapping; `Busy` if the frame named cannot take the
+    /// type (M2).
     pub fn update_entry<M: PhysMemory>(
         &mut self,
         dom: DomainId,
@@ -482,12 +531,16 @@ impl FrameTable {
             return Err(Error::NotPermitted);
         }
         let old = mem.read_u64(table, index);
+        if self.is_grant_entry(dom, level, old) {
+            // Only `grant_unmap` removes a grant mapping.
+            return Err(Error::NotPermitted);
+        }
         let new = if preserve_ad { value | (old & A_D) } else { value };
         // Take the new references before dropping the old ones, so an entry
         // rewritten with the same frame never lets that frame's type go.
         let stored = self.acquire_entry(dom, level, new, mem)?;
         mem.write_u64(table, index, stored);
-        self.release_entry(level, old, mem);
+        self.release_entry(dom, level, old, mem);
         Ok(())
     }
 
@@ -560,6 +613,14 @@ impl FrameTable {
         if !self.owned_by(mfn, dom) {
             return Err(Error::NotFound);
         }
+        let f = self.at(mfn);
+        if ty.shares_with_writable_mappings() && f.ty == PageType::Writable && f.grant_uses == 0 {
+            // The owner's writable mappings become uses of the new type
+            // (which its owner may map writable too): it keeps them (SPEC
+            // §17). Others' writable grant uses would not, so a frame with
+            // any is refused below as `Busy`.
+            f.ty = ty;
+        }
         self.get_type(dom, mfn, ty, mem)?;
         if let Err(e) = self.get_ref(mfn) {
             self.put_type(mfn, mem);
@@ -615,28 +676,142 @@ impl FrameTable {
     }
 
     /// Teardown, second half: takes every frame of `dom` away and hands it
-    /// to `free`. A frame something still refers to is kept out of the
-    /// allocator and reported: that is a bookkeeping bug, and leaking the
-    /// frame is the only safe answer to it.
-    pub fn release_all(&mut self, dom: DomainId, mut free: impl FnMut(Mfn)) -> Result<u64, Leaked> {
-        let (mut released, mut leaked) = (0, None::<Leaked>);
+    /// to `fate`: freed, or orphaned if other domains still reach it
+    /// through grants (their grant uses are then its only references). A
+    /// frame anything else still refers to is kept out of the allocator
+    /// and reported: that is a bookkeeping bug, and leaking the frame is
+    /// the only safe answer to it.
+    pub fn release_all(&mut self, dom: DomainId, mut fate: impl FnMut(Mfn, Fate)) -> Result<Released, Leaked> {
+        let (mut released, mut leaked) = (Released::default(), None::<Leaked>);
         for i in 0..self.frames.len() {
             let mfn = Mfn(i as u64);
             if self.frames[i].owner != Some(dom) {
                 continue;
             }
-            match self.give_back(dom, mfn) {
-                Ok(()) => {
-                    free(mfn);
-                    released += 1;
-                }
-                Err(_) => match &mut leaked {
-                    Some(l) => l.frames += 1,
-                    None => leaked = Some(Leaked { frames: 1, first: mfn }),
-                },
+            if self.give_back(dom, mfn).is_ok() {
+                fate(mfn, Fate::Freed);
+                released.freed += 1;
+                continue;
+            }
+            let f = &mut self.frames[i];
+            // Only grant uses left: the owner's reference goes, theirs stay.
+            let only_grants = f.grant_uses > 0
+                && f.ref_count == f.grant_uses + 1
+                && !f.pinned
+                && (f.ty == PageType::None || (f.ty == PageType::Writable && f.type_count <= f.grant_uses));
+            if only_grants {
+                f.owner = None;
+                f.ref_count -= 1;
+                fate(mfn, Fate::Orphaned);
+                released.orphaned += 1;
+                continue;
+            }
+            match &mut leaked {
+                Some(l) => l.frames += 1,
+                None => leaked = Some(Leaked { frames: 1, first: mfn }),
             }
         }
         leaked.map_or(Ok(released), Err)
+    }
+
+    // ---- grant uses ---------------------------------------------------------
+
+    /// Takes a grant use of `mfn`, a frame `granter` granted: a reference,
+    /// and if `writable` a `Writable` use (G2, G3). Errors: `NotPermitted`
+    /// if `granter` does not own the frame (G2); `Busy` for the granter's
+    /// shared-info page or a grant-table frame, or a writable use of a
+    /// frame with another type (a page table, a descriptor table: nobody
+    /// else may write those, M2).
+    pub fn grant_pin<M: PhysMemory>(&mut self, granter: DomainId, mfn: Mfn, writable: bool, mem: &mut M) -> Result<(), Error> {
+        if !self.owned_by(mfn, granter) {
+            return Err(Error::NotPermitted);
+        }
+        // The shared-info page and grant-table frames are their owner's
+        // alone (SPEC §17), even to read.
+        if matches!(self.get(mfn).ty, PageType::SharedInfo | PageType::GrantTable) {
+            return Err(Error::Busy);
+        }
+        if writable {
+            self.get_type(granter, mfn, PageType::Writable, mem)?;
+        }
+        if let Err(e) = self.get_ref(mfn) {
+            if writable {
+                self.put_type(mfn, mem);
+            }
+            return Err(e);
+        }
+        self.at(mfn).grant_uses += 1;
+        Ok(())
+    }
+
+    /// Drops a grant use taken by [`grant_pin`](Self::grant_pin). Returns
+    /// true when that was the last reference to an orphaned frame, which
+    /// the caller then frees.
+    pub fn grant_unpin<M: PhysMemory>(&mut self, mfn: Mfn, writable: bool, mem: &mut M) -> bool {
+        if writable {
+            self.put_type(mfn, mem);
+        }
+        let f = self.at(mfn);
+        f.grant_uses = f.grant_uses.checked_sub(1).expect("grant use underflow");
+        f.ref_count = f.ref_count.checked_sub(1).expect("reference count underflow");
+        if f.owner.is_some() {
+            assert!(f.ref_count > 0, "{mfn}: the owner's reference was dropped");
+            return false;
+        }
+        if f.ref_count > 0 {
+            return false;
+        }
+        // An orphan's last use: whatever TLB still maps it is flushed before
+        // anyone can be given it.
+        self.unassign(mfn);
+        true
+    }
+
+    /// Whether the caller may copy into its own frame `mfn` (G4): it owns
+    /// it and, for writing, the frame is not one that only validation may
+    /// change (a page table or descriptor table). Errors: `NotPermitted`,
+    /// `Busy`.
+    pub fn check_local_copy(&self, dom: DomainId, mfn: Mfn, write: bool) -> Result<(), Error> {
+        if !self.owned_by(mfn, dom) {
+            return Err(Error::NotPermitted);
+        }
+        let ty = self.get(mfn).ty;
+        if write && (ty.table_level().is_some() || ty == PageType::Descriptor) {
+            return Err(Error::Busy);
+        }
+        Ok(())
+    }
+
+    /// Installs a grant mapping of `mfn` into entry `index` of L1 table
+    /// `l1` of `dom`, the grantee: present, user, no-execute, writable if
+    /// `writable`. The grant use the caller holds on `mfn` keeps it alive;
+    /// the entry takes nothing. Errors: `Invalid` if `l1` is not an L1 table
+    /// of `dom`; `Busy` if the entry is present.
+    pub fn map_grant_entry<M: PhysMemory>(&mut self, dom: DomainId, l1: Mfn, index: usize, mfn: Mfn, writable: bool, mem: &mut M) -> Result<(), Error> {
+        assert!(index < ENTRIES);
+        if self.table_level(l1, dom) != Some(1) {
+            return Err(Error::Invalid);
+        }
+        if Pte(mem.read_u64(l1, index)).is_present() {
+            return Err(Error::Busy);
+        }
+        let mut flags = PteFlags::PRESENT | PteFlags::USER | PteFlags::NO_EXECUTE | PteFlags::ACCESSED;
+        flags.set(PteFlags::WRITABLE, writable);
+        mem.write_u64(l1, index, Pte::new(mfn, flags).0);
+        Ok(())
+    }
+
+    /// Removes the grant mapping of `mfn` at entry `index` of `l1` if it is
+    /// still there (the table may have been torn down since), and asks for
+    /// a full TLB flush: the translation may be cached at every address the
+    /// table was reachable at.
+    pub fn unmap_grant_entry<M: PhysMemory>(&mut self, dom: DomainId, l1: Mfn, index: usize, mfn: Mfn, mem: &mut M) {
+        assert!(index < ENTRIES);
+        let entry = Pte(mem.read_u64(l1, index));
+        if self.table_level(l1, dom) == Some(1) && entry.is_present() && entry.mfn() == mfn {
+            mem.write_u64(l1, index, 0);
+        }
+        self.request_full_flush();
     }
 }
 
@@ -938,14 +1113,14 @@ pub(crate) mod tests {
         // seven frames are in use: they are reported and kept out of the
         // allocator, the thirteen others are freed.
         let mut freed = Vec::new();
-        assert_eq!(t.release_all(D1, |m| freed.push(m.0)), Err(Leaked { frames: 7, first: Mfn(20) }));
+        assert_eq!(t.release_all(D1, |m, _| freed.push(m.0)), Err(Leaked { frames: 7, first: Mfn(20) }));
         assert_eq!(freed.len(), 13);
         assert!([20, 21, 22, 23, 30, 31, 35].iter().all(|&f| t.owner(Mfn(f)) == Some(D1)));
         // Dropped in teardown order, everything goes.
         t.release_base(Mfn(20), &mut mem);
         t.release_special(Mfn(35), &mut mem);
         t.unpin_all(D1, &mut mem);
-        assert_eq!(t.release_all(D1, |m| freed.push(m.0)), Ok(7));
+        assert_eq!(t.release_all(D1, |m, _| freed.push(m.0)), Ok(Released { freed: 7, orphaned: 0 }));
         assert!((20..40).all(|f| t.owner(Mfn(f)).is_none()));
         assert_eq!(t.owner(Mfn(40)), Some(D2));
     }
@@ -957,9 +1132,19 @@ pub(crate) mod tests {
     /// that holds a page-table type — and checks the table agrees, that no
     /// page-table or descriptor frame is mapped writable, and that no entry
     /// names a frame of another owner.
-    pub(crate) fn audit(t: &FrameTable, mem: &VecMemory, bases: &[Mfn], specials: &[Mfn]) -> Result<(), String> {
+    /// `grants` lists every grant use that exists (frame, writable); a
+    /// present L1 entry naming another owner's frame must be one of them.
+    pub(crate) fn audit(t: &FrameTable, mem: &VecMemory, bases: &[Mfn], specials: &[Mfn], grants: &[(Mfn, bool)]) -> Result<(), String> {
         let mut types: HashMap<u64, u32> = HashMap::new();
         let mut refs: HashMap<u64, u32> = HashMap::new();
+        let mut uses: HashMap<u64, u32> = HashMap::new();
+        for &(m, writable) in grants {
+            *refs.entry(m.0).or_default() += 1;
+            *uses.entry(m.0).or_default() += 1;
+            if writable {
+                *types.entry(m.0).or_default() += 1;
+            }
+        }
         for (i, f) in t.frames.iter().enumerate() {
             let i = i as u64;
             if f.owner.is_some() {
@@ -993,7 +1178,11 @@ pub(crate) mod tests {
                 let target = entry.mfn();
                 let tf = t.info(target).ok_or(format!("{i}[{index}] names {target} outside RAM"))?;
                 if tf.owner != f.owner {
-                    return Err(format!("table {i} of {:?} maps {target} of {:?}", f.owner, tf.owner));
+                    // A grant mapping: its grant use holds the references.
+                    if level != 1 || !grants.iter().any(|g| g.0 == target) {
+                        return Err(format!("table {i} of {:?} maps {target} of {:?}", f.owner, tf.owner));
+                    }
+                    continue;
                 }
                 if !entry.flags().contains(PteFlags::USER) {
                     return Err(format!("{i}[{index}] lacks USER"));
@@ -1015,6 +1204,9 @@ pub(crate) mod tests {
         for (i, f) in t.frames.iter().enumerate() {
             let i = i as u64;
             let (want_t, want_r) = (types.get(&i).copied().unwrap_or(0), refs.get(&i).copied().unwrap_or(0));
+            if f.grant_uses != uses.get(&i).copied().unwrap_or(0) {
+                return Err(format!("frame {i}: {} grant uses recorded, {:?} exist", f.grant_uses, uses.get(&i)));
+            }
             if f.type_count != want_t || f.ref_count != want_r {
                 return Err(format!(
                     "frame {i} ({:?}): counts {}/{} but {want_t} uses and {want_r} references exist",
@@ -1130,7 +1322,7 @@ pub(crate) mod tests {
                     prop_assert!(mem == before.1, "a refused operation changed memory");
                 }
                 let base_list: Vec<Mfn> = bases.values().copied().collect();
-                if let Err(why) = audit(&t, &mem, &base_list, &[]) {
+                if let Err(why) = audit(&t, &mem, &base_list, &[], &[]) {
                     prop_assert!(false, "{}", why);
                 }
             }
@@ -1140,7 +1332,7 @@ pub(crate) mod tests {
             }
             for dom in [D1, D2] {
                 t.unpin_all(dom, &mut mem);
-                let released = t.release_all(dom, |_| {});
+                let released = t.release_all(dom, |_, _| {});
                 prop_assert!(released.is_ok(), "teardown leaked: {:?}", released);
             }
             let all_free = t.frames.iter().all(|f| *f == FrameInfo { stale_epoch: f.stale_epoch, prev_type: f.prev_type, ..FrameInfo::FREE });

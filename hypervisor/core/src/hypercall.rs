@@ -12,6 +12,7 @@ use core::mem::{offset_of, size_of};
 use hypercall_abi::cpu::{callback_flags, trap_flags, CallbackKind, SegmentBase, TrapInfo};
 use hypercall_abi::error::encode;
 use hypercall_abi::event::event_consts;
+use hypercall_abi::grant::grant_consts;
 use hypercall_abi::hypercall::{AbiInfo, Privilege, ShutdownReason, CONSOLE_WRITE_MAX};
 use hypercall_abi::memory::memory_consts::{MMUEXT_OP_MAX, MMU_UPDATE_MAX};
 use hypercall_abi::memory::uvmf;
@@ -22,6 +23,7 @@ use hypercall_abi::{Error, Hypercall};
 use crate::addr::{is_canonical, range_is_guest};
 use crate::domain::{Domain, KillReason, Outcome};
 use crate::event_channel::EventChannels;
+use crate::grant_table;
 use crate::machine::MachineMemory;
 use crate::mmu::{self, all_vcpus, check_vcpu_mask, VaFlush};
 use crate::phys::PhysMemory;
@@ -73,6 +75,15 @@ pub enum Call {
     ReservationDecrease { args: u64 },
     ReservationExchange { args: u64 },
     ReservationQuery { out: u64 },
+    GrantSetTable { list: u64, nr: u64 },
+    GrantMap { ops: u64, count: u64 },
+    GrantUnmap { ops: u64, count: u64 },
+    GrantCopy { ops: u64, count: u64 },
+    GrantQuery { out: u64 },
+    DeviceQuery { handle: u64, out: u64 },
+    DeviceSetParams { handle: u64, params: u64 },
+    DeviceConnect { handle: u64, args: u64 },
+    DeviceSetState { handle: u64, state: u64 },
 }
 
 impl Call {
@@ -101,6 +112,13 @@ impl Call {
                 | Call::VcpuDown { .. }
                 | Call::VcpuIsUp { .. }
                 | Call::VcpuRegisterRunstate { .. }
+                | Call::GrantMap { .. }
+                | Call::GrantUnmap { .. }
+                | Call::GrantCopy { .. }
+                | Call::DeviceQuery { .. }
+                | Call::DeviceSetParams { .. }
+                | Call::DeviceConnect { .. }
+                | Call::DeviceSetState { .. }
         )
     }
 }
@@ -281,6 +299,18 @@ pub fn decode(regs: &GuestRegisters, features: u64, caller: &Domain) -> Result<C
             mmu::check_self(caller, a[0])?;
             Ok(Call::ReservationQuery { out: a[1] })
         }
+        Hypercall::GrantSetTable => {
+            count(a[1], grant_consts::TABLE_FRAMES_MAX)?;
+            Ok(Call::GrantSetTable { list: a[0], nr: a[1] })
+        }
+        Hypercall::GrantMap => Ok(Call::GrantMap { ops: a[0], count: count(a[1], grant_consts::OPS_MAX)? as u64 }),
+        Hypercall::GrantUnmap => Ok(Call::GrantUnmap { ops: a[0], count: count(a[1], grant_consts::OPS_MAX)? as u64 }),
+        Hypercall::GrantCopy => Ok(Call::GrantCopy { ops: a[0], count: count(a[1], grant_consts::OPS_MAX)? as u64 }),
+        Hypercall::GrantQuery => Ok(Call::GrantQuery { out: a[0] }),
+        Hypercall::DeviceQuery => Ok(Call::DeviceQuery { handle: a[0], out: a[1] }),
+        Hypercall::DeviceSetParams => Ok(Call::DeviceSetParams { handle: a[0], params: a[1] }),
+        Hypercall::DeviceConnect => Ok(Call::DeviceConnect { handle: a[0], args: a[1] }),
+        Hypercall::DeviceSetState => Ok(Call::DeviceSetState { handle: a[0], state: a[1] }),
         // The rest of ABI v1 is specified but not yet served by this
         // hypervisor; it answers exactly as for an unknown number.
         _ => Err(Error::NoSuchCall),
@@ -409,6 +439,8 @@ pub fn handle<M: PhysMemory>(regs: &mut GuestRegisters, dom: &mut Domain, vcpu: 
         Call::ReservationDecrease { args } => mmu::reservation_decrease(dom, vcpu, machine, mem, args),
         Call::ReservationExchange { args } => mmu::reservation_exchange(dom, vcpu, machine, mem, args),
         Call::ReservationQuery { out } => mmu::reservation_query(dom, vcpu, machine, mem, out),
+        Call::GrantSetTable { list, nr } => grant_table::set_table(dom, vcpu, machine, mem, list, nr),
+        Call::GrantQuery { out } => grant_table::query(dom, vcpu, mem, out),
         deferred => unreachable!("{deferred:?} is deferred above"),
     };
     Disposition::Return(encode(result))
@@ -850,7 +882,7 @@ mod tests {
         assert_eq!(mmuext(&mut t, &[(MmuextCmd::NewUserBaseptr, new.0, 0)]), (Ok(0), 1));
         assert_eq!(t.result(H::UpdateVaMapping, [FREE_VA, t.mfn(20).phys() | P | RW, 0, 0, 0, 0]), Ok(0));
         let T { mut machine, mut mem, dom, .. } = t;
-        assert_eq!(dom.teardown(&mut machine, &mut mem), Ok(257));
+        assert_eq!(dom.teardown(&mut machine, &mut mem), Ok(crate::frame_table::Released { freed: 257, orphaned: 0 }));
         assert_eq!(machine.allocator.free_count(), free_before_build);
     }
 
@@ -989,5 +1021,25 @@ mod tests {
         ] {
             assert_eq!(h.call_hc(nr, [a[0], a[1], 0, 0, 0, 0]), err(e), "{nr:?} {a:?}");
         }
+    }
+
+    #[test]
+    fn grant_and_device_calls_are_decoded_and_bounded() {
+        let mut h = Harness::new();
+        assert_eq!(h.call_hc(Hypercall::GrantMap, [DATA, 128, 0, 0, 0, 0]), Disposition::Defer(Call::GrantMap { ops: DATA, count: 128 }));
+        assert_eq!(h.call_hc(Hypercall::DeviceSetState, [3, 4, 0, 0, 0, 0]), Disposition::Defer(Call::DeviceSetState { handle: 3, state: 4 }));
+        for nr in [Hypercall::GrantMap, Hypercall::GrantUnmap, Hypercall::GrantCopy] {
+            assert_eq!(h.call_hc(nr, [DATA, 129, 0, 0, 0, 0]), err(Error::TooBig), "{nr:?}");
+        }
+        assert_eq!(h.call_hc(Hypercall::GrantSetTable, [DATA, 33, 0, 0, 0, 0]), err(Error::TooBig));
+        // The two calls about the caller's own table are carried out here.
+        assert_eq!(h.call_hc(Hypercall::GrantQuery, [DATA, 0, 0, 0, 0, 0]), Disposition::Return(0));
+        assert_eq!(h.read(DATA, 8), [0, 0, 0, 0, 32, 0, 0, 0]);
+        assert_eq!(h.call_hc(Hypercall::GrantQuery, [END, 0, 0, 0, 0, 0]), err(Error::BadAddress));
+        let frame = h.mfn(20);
+        h.write(DATA, &frame.0.to_le_bytes());
+        assert_eq!(h.call_hc(Hypercall::GrantSetTable, [DATA, 1, 0, 0, 0, 0]), Disposition::Return(0));
+        assert_eq!(h.dom.grants.frames(), &[frame]);
+        assert_eq!(h.machine.frames.info(frame).unwrap().ty, PageType::GrantTable);
     }
 }

@@ -192,7 +192,7 @@ fn apply_mmu_update<M: PhysMemory>(dom: DomainId, machine: &mut MachineMemory, m
 
 /// The L1 table and index that map `va` in the address space of `l4`, if
 /// the tables down to the L1 exist (no superpage on the way).
-fn l1_entry_of(l4: Mfn, va: u64, mem: &impl PhysMemory) -> Option<(Mfn, usize)> {
+pub(crate) fn l1_entry_of(l4: Mfn, va: u64, mem: &impl PhysMemory) -> Option<(Mfn, usize)> {
     let mut table = l4;
     for level in (2..=4u32).rev() {
         let entry = Pte(mem.read_u64(table, table_index(va, level)));

@@ -40,4 +40,39 @@ pub trait PhysMemory {
         self.write_u64(mfn, index, old & bits);
         old
     }
+
+    /// The 16-bit little-endian value at byte `offset` (2-aligned) of a frame.
+    fn read_u16(&self, mfn: Mfn, offset: usize) -> u16 {
+        u16::from_le_bytes([self.frame(mfn)[offset], self.frame(mfn)[offset + 1]])
+    }
+
+    /// Replaces the 16-bit value at byte `offset` (2-aligned) with `new` if
+    /// it is `current`; returns the value found, as `Ok` if it was replaced.
+    /// Atomic in the hypervisor's implementation, for the flags of grant
+    /// entries a guest changes concurrently (SPEC §17).
+    fn compare_exchange_u16(&mut self, mfn: Mfn, offset: usize, current: u16, new: u16) -> Result<u16, u16> {
+        let found = self.read_u16(mfn, offset);
+        if found != current {
+            return Err(found);
+        }
+        self.frame_mut(mfn)[offset..offset + 2].copy_from_slice(&new.to_le_bytes());
+        Ok(found)
+    }
+
+    /// ANDs `bits` into the 16-bit value at byte `offset` (2-aligned);
+    /// returns the old value. Atomic as `compare_exchange_u16`.
+    fn fetch_and_u16(&mut self, mfn: Mfn, offset: usize, bits: u16) -> u16 {
+        let old = self.read_u16(mfn, offset);
+        self.frame_mut(mfn)[offset..offset + 2].copy_from_slice(&(old & bits).to_le_bytes());
+        old
+    }
+
+    /// Copies `len` bytes from byte `src_off` of `src` to byte `dst_off` of
+    /// `dst` (the same frame or not; the ranges may overlap). The callers
+    /// keep both ranges inside their frames.
+    fn copy_between(&mut self, src: Mfn, src_off: usize, dst: Mfn, dst_off: usize, len: usize) {
+        let mut buf = [0u8; PAGE_SIZE];
+        buf[..len].copy_from_slice(&self.frame(src)[src_off..src_off + len]);
+        self.frame_mut(dst)[dst_off..dst_off + len].copy_from_slice(&buf[..len]);
+    }
 }

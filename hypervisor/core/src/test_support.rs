@@ -196,7 +196,7 @@ impl TestDomain {
         let bytes = ElfBuilder::guest().build();
         let image = GuestImage::parse(&bytes, v1, 0).unwrap();
         let (mut machine, mut mem) = machine(1024, 16);
-        let spec = DomainSpec { id: DomainId(1), name: "t", image: &image, memory_bytes: 1 << 20, cmdline: "", ramdisk: None, abi: v1, features: Self::FEATURES, vcpus: 1 };
+        let spec = DomainSpec { id: DomainId(1), name: "t", image: &image, memory_bytes: 1 << 20, cmdline: "", ramdisk: None, abi: v1, features: Self::FEATURES, vcpus: 1, console_device: hypercall_abi::device::device_consts::NONE };
         let dom = build(&spec, &mut machine, &mut mem).unwrap();
         TestDomain { machine, mem, dom, console: Vec::new(), cpu: FakeCpu::default() }
     }
@@ -264,6 +264,80 @@ impl TestDomain {
         let v = &self.dom.vcpus[0];
         let mut bases = vec![v.kernel_base()];
         bases.extend(v.user_base());
-        crate::frame_table::tests::audit(&self.machine.frames, &self.mem, &bases, &[self.dom.shared_info]).unwrap();
+        crate::frame_table::tests::audit(&self.machine.frames, &self.mem, &bases, &[self.dom.shared_info], &[]).unwrap();
+    }
+}
+
+/// Several domains of the `ElfBuilder` guest on one machine, numbered from
+/// 1, each as [`TestDomain`] lays it out: for tests of calls between
+/// domains (grants, devices).
+pub struct World {
+    pub machine: crate::machine::MachineMemory,
+    pub mem: VecMemory,
+    pub domains: std::collections::BTreeMap<u32, crate::domain::Domain>,
+}
+
+impl World {
+    pub fn new(n: u32) -> World {
+        use crate::domain::DomainId;
+        use crate::domain_builder::{build, DomainSpec};
+        use crate::elf_image::GuestImage;
+        use hypercall_abi::version::AbiVersion;
+        let v1 = AbiVersion { major: 1, minor: 0 };
+        let bytes = ElfBuilder::guest().build();
+        let image = GuestImage::parse(&bytes, v1, 0).unwrap();
+        let (mut machine, mut mem) = machine(2048, 16);
+        let mut domains = std::collections::BTreeMap::new();
+        for id in 1..=n {
+            let spec = DomainSpec { id: DomainId(id), name: "w", image: &image, memory_bytes: 1 << 20, cmdline: "", ramdisk: None, abi: v1, features: 0, vcpus: 1, console_device: hypercall_abi::device::device_consts::NONE };
+            domains.insert(id, build(&spec, &mut machine, &mut mem).unwrap());
+        }
+        World { machine, mem, domains }
+    }
+
+    pub fn dom(&self, d: u32) -> &crate::domain::Domain {
+        &self.domains[&d]
+    }
+
+    pub fn write(&mut self, d: u32, va: u64, bytes: &[u8]) {
+        self.domains[&d].space(0).copy_to(&mut self.mem, va, bytes).unwrap();
+    }
+
+    pub fn read(&self, d: u32, va: u64, len: usize) -> Vec<u8> {
+        let mut b = vec![0u8; len];
+        self.domains[&d].space(0).copy_from(&self.mem, va, &mut b).unwrap();
+        b
+    }
+
+    /// The machine frame of `d`'s pseudo-physical frame `pfn`.
+    pub fn mfn(&self, d: u32, pfn: u64) -> Mfn {
+        let b = self.read(d, TestDomain::TEXT + 4 * 0x1000 + pfn * 8, 8);
+        Mfn(u64::from_le_bytes(b.try_into().unwrap()))
+    }
+
+    /// Maps `d`'s frame `pfn` at its usual address in the first L1
+    /// (`TEXT + pfn * 4096`), writable or not, as `update_va_mapping` would.
+    pub fn map(&mut self, d: u32, pfn: u64, writable: bool) {
+        use crate::pte::{Pte, PteFlags};
+        let va = TestDomain::TEXT + pfn * 0x1000;
+        let dom = &self.domains[&d];
+        let (l1, index) = crate::mmu::l1_entry_of(dom.vcpus[0].kernel_base(), va, &self.mem).unwrap();
+        let mut flags = PteFlags::PRESENT;
+        flags.set(PteFlags::WRITABLE, writable);
+        let entry = Pte::new(self.mfn(d, pfn), flags).0;
+        self.machine.frames.update_entry(dom.id, l1, index, entry, false, &mut self.mem).unwrap();
+    }
+
+    /// Checks every count in the frame table against what exists: each
+    /// domain's base pointer, shared-info page and grant-table frames,
+    /// every grant mapping, and `pins` the test holds for the hypervisor.
+    pub fn audit(&self, pins: &[crate::grant_table::Pin]) {
+        let bases: Vec<Mfn> = self.domains.values().map(|d| d.vcpus[0].kernel_base()).collect();
+        let mut specials: Vec<Mfn> = self.domains.values().map(|d| d.shared_info).collect();
+        for d in self.domains.values() {
+            specials.extend_from_slice(d.grants.frames());
+        }
+        let uses = crate::grant_table::all_uses(self.domains.values(), pins);
+        crate::frame_table::tests::audit(&self.machine.frames, &self.mem, &bases, &specials, &uses).unwrap();
     }
 }

@@ -205,3 +205,25 @@ pub fn sched_block() -> Result<u64, Error> {
 pub fn sched_poll(ports: &[u32], deadline: u64) -> Result<u64, Error> {
     result(hypercall3(Hypercall::SchedPoll.number(), ports.as_ptr() as u64, ports.len() as u64, deadline))
 }
+
+/// Sleeps until one of `ports` is pending (with events masked: no upcall
+/// is needed, section 15 `sched_poll`) or system time reaches `deadline`;
+/// clears the listed ports' pending bits. Returns false on the deadline
+/// with nothing pending. Callers look at what the ports stand for
+/// afterwards, so an event that arrives after the clear is not lost: it
+/// sets the bit again.
+pub fn wait_any(ports: &[u32], deadline: u64) -> bool {
+    loop {
+        let mut any = false;
+        for &p in ports {
+            any |= clear_pending(p);
+        }
+        if any {
+            return true;
+        }
+        if now() >= deadline {
+            return false;
+        }
+        sched_poll(ports, deadline).expect("sched_poll on bound ports");
+    }
+}

@@ -7,17 +7,50 @@
 //! the runner should expect with [`expect!`].
 #![no_std]
 
+pub mod blk;
+pub mod console;
+pub mod device;
 pub mod event;
+pub mod grant;
 pub mod hypercall;
 pub mod mmu;
+pub mod net;
 pub mod note;
 pub mod print;
+pub mod rand;
+pub mod ring;
 pub mod trap;
 pub mod vectors;
 
 pub use hypercall_abi;
 pub use hypercall_abi::start_info::StartInfo;
 use hypercall_abi::start_info::{StartInfoExt, START_INFO_EXT_OFFSET};
+
+/// A static a guest takes, once, as `&'static mut`: room for state too big
+/// for the boot stack (four pages), in the image's zeroed data instead.
+pub struct StaticCell<T> {
+    taken: core::sync::atomic::AtomicBool,
+    value: core::cell::UnsafeCell<T>,
+}
+
+// SAFETY: the value is reached only through `take`, which hands out the
+// one `&mut` there will ever be.
+unsafe impl<T> Sync for StaticCell<T> {}
+
+impl<T> StaticCell<T> {
+    pub const fn new(value: T) -> StaticCell<T> {
+        StaticCell { taken: core::sync::atomic::AtomicBool::new(false), value: core::cell::UnsafeCell::new(value) }
+    }
+
+    /// The value; panics if it was taken before.
+    #[allow(clippy::mut_from_ref)] // unique: the flag lets this succeed once
+    pub fn take(&'static self) -> &'static mut T {
+        assert!(!self.taken.swap(true, core::sync::atomic::Ordering::SeqCst), "a StaticCell is taken once");
+        // SAFETY: the swap above succeeds once, so this is the only
+        // reference to the value, for the program's life.
+        unsafe { &mut *self.value.get() }
+    }
+}
 
 /// The second part of the start-info page.
 pub fn start_info_ext(start: &StartInfo) -> &StartInfoExt {
@@ -107,6 +140,43 @@ macro_rules! vcpus {
         #[used]
         #[link_section = ".veneer.vcpus"]
         static VENEER_VCPUS: [u8; $n.len()] = *$n;
+    };
+}
+
+/// Gives this guest split devices: `domains.conf` `device` lines (without
+/// `device = `), separated by `;`, as in `b"block blkback; console
+/// hypervisor"`. Backends are named by the binary names of the test's
+/// domains. Disk images named `pattern-<size>.img` (`512K`, `1M`) are made
+/// by the runner (`rand::disk_byte`, generation 0, repeating every 512 KiB).
+#[macro_export]
+macro_rules! devices {
+    ($lines:literal) => {
+        #[used]
+        #[link_section = ".veneer.devices"]
+        static VENEER_DEVICES: [u8; $lines.len()] = *$lines;
+    };
+}
+
+/// Gives this guest a ramdisk (its boot module): a `pattern-<size>.img`
+/// the runner makes.
+#[macro_export]
+macro_rules! ramdisk {
+    ($name:literal) => {
+        #[used]
+        #[link_section = ".veneer.ramdisk"]
+        static VENEER_RAMDISK: [u8; $name.len()] = *$name;
+    };
+}
+
+/// Lines the runner must find in the log besides the verdict (separated
+/// by `\n`): output that reached the console some other way than this
+/// guest's own `console_write`.
+#[macro_export]
+macro_rules! expect_lines {
+    ($lines:literal) => {
+        #[used]
+        #[link_section = ".veneer.lines"]
+        static VENEER_LINES: [u8; $lines.len()] = *$lines;
     };
 }
 

@@ -1,0 +1,17 @@
+//! A frontend whose requests name grants the backend may not use: granted to
+//! another domain, never granted, read-only for a read, past the table,
+//! reference 0 — each answered `IoError`; a write with one such segment
+//! leaves the disk unchanged (while a read-only grant suffices for a write),
+//! and the honest frontend beside it (`blk_honest`), whose device the backend
+//! domain `blkback` serves too, reads and writes as if alone.
+#![no_std]
+#![no_main]
+
+veneer_guest::entry!(main);
+veneer_guest::expect!(b"pass");
+veneer_guest::peers!(b"blkback blk_honest");
+veneer_guest::devices!(b"block blkback");
+
+fn main(start: &veneer_guest::StartInfo) -> ! {
+    veneer_conformance::blk_attacks::run(start, veneer_conformance::blk_attacks::Attack::ForeignGrant)
+}
