@@ -85,6 +85,7 @@ pub fn carry_out(hv: &mut Hypervisor, call: Call) -> Result<u64, Error> {
             let change = hv.io.devices.set_state(caller, handle, state)?;
             notify(hv, change);
             follow_frontend(hv, change.slot);
+            release_if_freed(hv, change.slot);
             Ok(0)
         }
         other => unreachable!("{other:?} is not a grant or device call"),
