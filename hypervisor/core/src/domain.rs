@@ -6,6 +6,7 @@ use core::fmt;
 
 use hypercall_abi::memory::memory_consts::INVALID_FRAME;
 
+use crate::console::ConsoleLines;
 use crate::event_channel::EventChannels;
 use crate::vcpu::{BounceError, IretError, Vcpu};
 
@@ -129,7 +130,7 @@ impl fmt::Display for Outcome {
     }
 }
 
-/// A built domain with one vCPU.
+/// A built domain.
 pub struct Domain {
     pub id: DomainId,
     pub name: String,
@@ -144,6 +145,8 @@ pub struct Domain {
     /// one's `EntryState` stays valid while the domain table changes.
     pub vcpus: Vec<alloc::boxed::Box<Vcpu>>,
     pub events: EventChannels,
+    /// Its vCPUs' partial console lines.
+    pub console: ConsoleLines,
 }
 
 impl Domain {
