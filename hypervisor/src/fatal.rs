@@ -27,6 +27,12 @@ pub fn hypervisor_exception(f: &GuestRegisters) -> ! {
         g.rax, g.rbx, g.rcx, g.rdx, g.rsi, g.rdi, g.rbp, g.r8,
         g.r9, g.r10, g.r11, g.r12, g.r13, g.r14, g.r15,
     );
+    // A fault on a guard page (a #PF, or the #DF it becomes when the
+    // overflowing stack cannot take the #PF's frame) is a stack overflow.
+    if let Some((cpu, which)) = crate::arch::x86_64::paging::stack_guard(cr2) {
+        let stack = ["main", "double-fault IST", "NMI IST", "machine-check IST"][which];
+        let _ = writeln!(Serial, "(veneer)   stack overflow: CPU {cpu}'s {stack} stack");
+    }
     exit(RunStatus::HypervisorFailed)
 }
 

@@ -25,7 +25,17 @@
 //! Every run must end with the hypervisor's `frames: all N free again`
 //! line: every domain's teardown returned every frame it took. In every
 //! case a missing line, a timeout, a hypervisor failure or a reset is a
-//! failure. Serial logs are kept in `target/veneer/conformance/`.
+//! failure. Every line of the serial log must be whole: the hypervisor's
+//! begin `(veneer) `, a domain's `(dN) ` (SPEC 11.2), so output of
+//! different CPUs and domains never mixed within a line. Serial logs are
+//! kept in `target/veneer/conformance/`.
+//!
+//! The machine has `qemu::DEFAULT_CPUS` CPUs; a guest may ask for another
+//! number (`veneer_guest::host_cpus!`), for a test of domains sharing one
+//! CPU. A guest may also declare how many `whole` lines its run prints
+//! (`veneer_guest::whole_lines!`): each must read `whole <c> ` and then
+//! `WHOLE_LEN` copies of the character `<c>`, which its writer printed a
+//! byte at a time.
 
 use std::path::Path;
 
@@ -45,6 +55,8 @@ pub struct Tally {
 
 const WITNESS: &str = "witness";
 const MEMORY: &str = "16M";
+/// Characters after `whole <c> ` in a whole line.
+const WHOLE_LEN: usize = 48;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Expect {
@@ -75,6 +87,10 @@ struct Case {
     peers: Vec<(String, Vec<u8>)>,
     /// vCPUs of the domain under test.
     vcpus: u32,
+    /// CPUs of the machine.
+    host_cpus: u32,
+    /// `whole` lines the run must print.
+    whole_lines: Option<usize>,
     /// The hypervisor's command line.
     hypervisor_cmdline: Option<&'static str>,
     kernel: Option<Vec<u8>>,
@@ -107,11 +123,26 @@ fn guest_cases(built: &Built) -> Result<Vec<Case>> {
             for peer in section_text(&bytes, ".veneer.peers")?.unwrap_or_default().split_whitespace() {
                 peers.push((peer.to_string(), bundle::read_guest(built, peer)?));
             }
-            let vcpus = match section_text(&bytes, ".veneer.vcpus")? {
-                Some(n) => n.trim().parse().map_err(|_| format!("{name}: vcpus `{n}` is not a number"))?,
-                None => 1,
+            let number = |section: &str| -> Result<Option<u32>> {
+                match section_text(&bytes, section)? {
+                    Some(n) => n.trim().parse().map(Some).map_err(|_| format!("{name}: {section} `{n}` is not a number")),
+                    None => Ok(None),
+                }
             };
-            cases.push(Case { expect: Expect::parse(&e)?, name, peers, vcpus, hypervisor_cmdline: None, kernel: Some(bytes), kernel_name: None });
+            let vcpus = number(".veneer.vcpus")?.unwrap_or(1);
+            let host_cpus = number(".veneer.host_cpus")?.unwrap_or(qemu::DEFAULT_CPUS);
+            let whole_lines = number(".veneer.whole_lines")?.map(|n| n as usize);
+            cases.push(Case {
+                expect: Expect::parse(&e)?,
+                name,
+                peers,
+                vcpus,
+                host_cpus,
+                whole_lines,
+                hypervisor_cmdline: None,
+                kernel: Some(bytes),
+                kernel_name: None,
+            });
         }
     }
     Ok(cases)
@@ -145,6 +176,8 @@ fn broken_image_cases(built: &Built) -> Result<Vec<Case>> {
         name: name.into(),
         peers: Vec::new(),
         vcpus: 1,
+        host_cpus: qemu::DEFAULT_CPUS,
+        whole_lines: None,
         hypervisor_cmdline: None,
         kernel: Some(kernel),
         kernel_name: None,
@@ -168,6 +201,8 @@ fn broken_image_cases(built: &Built) -> Result<Vec<Case>> {
             name: "bundle_missing_kernel".into(),
             peers: Vec::new(),
             vcpus: 1,
+            host_cpus: qemu::DEFAULT_CPUS,
+            whole_lines: None,
             hypervisor_cmdline: None,
             kernel: None,
             kernel_name: Some("missing.elf".into()),
@@ -180,6 +215,8 @@ fn broken_image_cases(built: &Built) -> Result<Vec<Case>> {
             name: "hypervisor_reports_its_own_fault".into(),
             peers: Vec::new(),
             vcpus: 1,
+            host_cpus: qemu::DEFAULT_CPUS,
+            whole_lines: None,
             hypervisor_cmdline: Some("veneer.selftest=page-fault"),
             kernel: Some(hello),
             kernel_name: None,
@@ -217,6 +254,7 @@ fn run_case(built: &Built, case: &Case, log: &Path) -> Result<()> {
     let bundle = bundle::write(&case.name, &domains)?;
     let _ = std::fs::remove_file(log);
     let status = Qemu::new(&built.hypervisor, &bundle)
+        .cpus(case.host_cpus)
         .serial_to(log)
         .append(case.hypervisor_cmdline)
         .run_with_timeout(qemu::boot_timeout())?;
@@ -242,6 +280,12 @@ fn run_case(built: &Built, case: &Case, log: &Path) -> Result<()> {
     if let Some(failure) = text.lines().find(|l| l.contains("Test result: FAILURE")) {
         return Err(failure.trim().into());
     }
+    if let Some(broken) = text.lines().find(|l| !is_whole(l)) {
+        return Err(format!("a line of mixed or unprefixed output: `{broken}`"));
+    }
+    if let Some(want) = case.whole_lines {
+        check_whole_lines(&text, want)?;
+    }
     if !text.lines().any(|l| l.starts_with("(veneer) frames: all ") && l.contains(" free again")) {
         return Err("no `frames: all N free again` line: teardown did not return every frame".into());
     }
@@ -259,8 +303,8 @@ fn run_case(built: &Built, case: &Case, log: &Path) -> Result<()> {
     }
     match &case.expect {
         Expect::Pass => {
-            if !text.lines().any(|l| l.trim_end() == "Test result: SUCCESS") {
-                return Err("no `Test result: SUCCESS` line".into());
+            if !text.lines().any(|l| l.trim_end() == "(d1) Test result: SUCCESS") {
+                return Err("no `(d1) Test result: SUCCESS` line".into());
             }
             if end != "powered off (code 0)" {
                 return Err(format!("domain ended: {end}"));
@@ -290,6 +334,38 @@ fn run_case(built: &Built, case: &Case, log: &Path) -> Result<()> {
     }
     if run != Some(RunStatus::DomainFailed) {
         return Err(format!("run ended {}, expected DomainFailed", describe(status, run)));
+    }
+    Ok(())
+}
+
+/// The text of a domain's console line (after `(dN) `), if it is one.
+fn domain_text(line: &str) -> Option<&str> {
+    let (id, text) = line.strip_prefix("(d")?.split_once(") ")?;
+    (!id.is_empty() && id.bytes().all(|b| b.is_ascii_digit())).then_some(text)
+}
+
+/// Whether a serial line is whole: the hypervisor's, or a domain's. The
+/// hypervisor's fatal report starts with an empty line.
+fn is_whole(line: &str) -> bool {
+    let line = line.trim_end_matches('\r');
+    line.is_empty() || line.starts_with("(veneer) ") || domain_text(line).is_some()
+}
+
+/// Checks the run printed `want` whole lines, each intact.
+fn check_whole_lines(text: &str, want: usize) -> Result<()> {
+    let mut seen = 0;
+    for line in text.lines().filter_map(|l| domain_text(l.trim_end())) {
+        let Some(rest) = line.strip_prefix("whole ") else { continue };
+        let mut chars = rest.chars();
+        let c = chars.next().ok_or("an empty whole line")?;
+        let body: String = chars.collect();
+        if body != format!(" {}", c.to_string().repeat(WHOLE_LEN)) {
+            return Err(format!("a whole line came out broken: `{line}`"));
+        }
+        seen += 1;
+    }
+    if seen != want {
+        return Err(format!("{seen} whole lines, expected {want}"));
     }
     Ok(())
 }
@@ -331,5 +407,21 @@ mod tests {
         assert_eq!(Expect::parse("refused no note"), Ok(Expect::Refused("no note".into())));
         assert!(Expect::parse("pass now").is_err());
         assert!(Expect::parse("maybe").is_err());
+    }
+
+    #[test]
+    fn lines_must_be_whole() {
+        assert!(is_whole("(veneer) d1 \"x\": built"));
+        assert!(is_whole("(d12) Test result: SUCCESS\r"));
+        assert!(is_whole(""));
+        assert!(!is_whole("Test result: SUCCESS"), "no prefix");
+        assert!(!is_whole("(d) x"));
+        assert!(!is_whole("(dx) x"));
+        let line = |c: char| format!("(d2) whole {c} {}\n", c.to_string().repeat(WHOLE_LEN));
+        let good = format!("(veneer) x\n{}{}", line('a'), line('b'));
+        assert_eq!(check_whole_lines(&good, 2), Ok(()));
+        assert!(check_whole_lines(&good, 3).is_err(), "one missing");
+        let mixed = good.replacen("aaaa", "abaa", 1);
+        assert!(check_whole_lines(&mixed, 2).is_err(), "two writers in one line");
     }
 }

@@ -110,6 +110,30 @@ macro_rules! vcpus {
     };
 }
 
+/// Asks the conformance runner for a machine with this many CPUs (a
+/// decimal string); the default is `qemu::DEFAULT_CPUS` (2). One CPU makes
+/// the domains of a test share it.
+#[macro_export]
+macro_rules! host_cpus {
+    ($n:literal) => {
+        #[used]
+        #[link_section = ".veneer.host_cpus"]
+        static VENEER_HOST_CPUS: [u8; $n.len()] = *$n;
+    };
+}
+
+/// Tells the conformance runner how many `whole` lines (`whole <c> ` and
+/// then a run of `<c>`) the run prints in all, every domain included; it
+/// checks each came out intact.
+#[macro_export]
+macro_rules! whole_lines {
+    ($n:literal) => {
+        #[used]
+        #[link_section = ".veneer.whole_lines"]
+        static VENEER_WHOLE_LINES: [u8; $n.len()] = *$n;
+    };
+}
+
 /// Declares what the conformance runner expects of this guest:
 /// `"pass"`, `"stopped #GP"`, `"ended crashed (code 7)"`,
 /// `"refused <reason text>"`. See `xtask/src/conformance.rs`.
