@@ -16,7 +16,6 @@ use veneer_core::hypercall::{Call, Disposition};
 use veneer_core::scheduler::VcpuRef;
 use veneer_core::vcpu::StartContext;
 
-use crate::arch::x86_64::entry::this_cpu;
 use crate::hypervisor::Hypervisor;
 
 /// Carries out a deferred call for `me`, the vCPU running on this CPU.
@@ -28,7 +27,7 @@ fn do_call(hv: &mut Hypervisor, me: VcpuRef, call: Call) -> Result<u64, Error> {
     let now = hv.now();
     match call {
         Call::SchedYield => {
-            hv.sched.request_resched(this_cpu());
+            hv.sched.yield_now(me, now);
             Ok(0)
         }
         Call::SchedBlock => {
@@ -110,7 +109,9 @@ fn do_call(hv: &mut Hypervisor, me: VcpuRef, call: Call) -> Result<u64, Error> {
             let (_, p) = d.events.open_port(u64::from(port))?;
             let shared_info = d.shared_info;
             if event_channel::unmask(&mut hv.mem, shared_info, port, p.vcpu) {
-                hv.wake(VcpuRef { domain: me.domain, vcpu: p.vcpu });
+                let target = VcpuRef { domain: me.domain, vcpu: p.vcpu };
+                hv.wake(target);
+                hv.kick(target);
             }
             Ok(0)
         }

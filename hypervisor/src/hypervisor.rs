@@ -193,7 +193,8 @@ impl Hypervisor {
     }
 
     /// Raises `port` of `domain` (section 8.1) and wakes the vCPU it
-    /// notifies, or one polling it.
+    /// notifies, or one polling it; if the vCPU it notifies runs on another
+    /// CPU, that CPU is interrupted so the upcall comes at once.
     pub fn raise(&mut self, domain: u32, port: u32) {
         let Some(d) = self.domains.get(&domain) else { return };
         let target = d.events.get(port).vcpu;
@@ -213,6 +214,7 @@ impl Hypervisor {
         for vcpu in woken {
             self.wake(VcpuRef { domain, vcpu });
         }
+        self.kick(VcpuRef { domain, vcpu: target });
     }
 
     /// Fires the timers and poll deadlines that have passed (by

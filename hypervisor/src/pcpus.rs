@@ -45,6 +45,16 @@ impl Hypervisor {
         }
     }
 
+    /// If `v` runs on another CPU with an upcall due, interrupts that CPU:
+    /// its way back to the guest delivers the upcall (a vCPU running on
+    /// this CPU gets it on the way back from the current entry).
+    pub fn kick(&self, v: VcpuRef) {
+        let Some(cpu) = self.pcpus.iter().position(|p| p.loaded == Some(v)) else { return };
+        if cpu != this_cpu() && self.vcpu(v).is_some_and(|vcpu| vcpu.upcall_due(&self.mem)) {
+            smp::send_resched(cpu);
+        }
+    }
+
     /// Saves the CPU's state of `v` (loaded here, `frame` its registers)
     /// into it.
     fn save(&mut self, v: VcpuRef, frame: &GuestRegisters) {

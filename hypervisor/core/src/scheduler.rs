@@ -239,8 +239,22 @@ impl Scheduler {
         self.resched[pcpu]
     }
 
-    /// Asks `pcpu` to pick again at its next chance (`sched_yield`).
-    pub fn request_resched(&mut self, pcpu: usize) {
+    /// `sched_yield` of `v`, running: it goes behind every other runnable
+    /// vCPU of its queue (its `vruntime` raised to theirs, so the next pick
+    /// is another), and its CPU picks again.
+    pub fn yield_now(&mut self, v: VcpuRef, now: u64) {
+        let Some(e) = self.entities.get(&v) else { return };
+        let pcpu = e.pcpu;
+        let others = self
+            .entities
+            .iter()
+            .filter(|(u, e)| **u != v && e.pcpu == pcpu && e.is_runnable())
+            .map(|(_, e)| Self::effective(e, now))
+            .max();
+        let e = self.entities.get_mut(&v).expect("checked above");
+        if let Some(last) = others {
+            e.vruntime = e.vruntime.max(last.saturating_sub(now.saturating_sub(e.started)));
+        }
         self.resched[pcpu] = true;
     }
 
@@ -368,6 +382,33 @@ mod tests {
         assert_eq!(s.wake(first, 2500), None, "waking a runnable vCPU does nothing");
         let (t, entry) = s.runstate(first, 3000).unwrap();
         assert_eq!((t[RunstateState::Running as usize], t[RunstateState::Blocked as usize], entry), (1500, 1500, 2000));
+    }
+
+    #[test]
+    fn a_yield_lets_every_other_runnable_vcpu_go_first() {
+        let mut s = runnable(3);
+        let first = s.schedule(0, 0).next.unwrap();
+        // The others have run longer, but a yield still puts them first.
+        let mut now = 0;
+        for _ in 0..2 {
+            let d = s.schedule(0, now);
+            now += SLICE;
+            if d.next == Some(first) {
+                now += SLICE;
+            }
+        }
+        let cur = s.schedule(0, now).next.unwrap();
+        s.yield_now(cur, now + 10);
+        assert!(s.needs_resched(0));
+        let next = s.schedule(0, now + 10).next.unwrap();
+        assert_ne!(next, cur, "a yield gives the CPU away when another vCPU is runnable");
+        s.yield_now(next, now + 20);
+        let third = s.schedule(0, now + 20).next.unwrap();
+        assert!(third != next && third != cur, "then the third runs: {third:?}");
+        let mut alone = runnable(1);
+        let only = alone.schedule(0, 0).next.unwrap();
+        alone.yield_now(only, 5);
+        assert_eq!(alone.schedule(0, 5).next, Some(only), "alone, it goes on");
     }
 
     #[test]

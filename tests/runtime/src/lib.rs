@@ -12,8 +12,10 @@ pub mod hypercall;
 pub mod mmu;
 pub mod note;
 pub mod print;
+pub mod smp;
 pub mod trap;
 pub mod vectors;
+pub mod whole;
 
 pub use hypercall_abi;
 pub use hypercall_abi::start_info::StartInfo;
