@@ -50,6 +50,26 @@ pub fn self_test_page_fault() -> ! {
     unreachable!("the read of an unmapped address faults")
 }
 
+/// `veneer.selftest=stack-overflow` on the command line: a CPU (the first
+/// AP) recurses until its stack runs into the guard page below it, so the
+/// conformance suite can check the overflow is caught and reported (as the
+/// double fault it turns into, on the CPU's own IST stack).
+pub fn self_test_stack_overflow(cpu: usize) -> ! {
+    log::info!("self-test: overflowing CPU {cpu}'s stack");
+    #[inline(never)]
+    fn recurse(depth: u64) -> u64 {
+        // Half a KiB of stack per call, kept by black_box.
+        let frame = core::hint::black_box([depth; 64]);
+        if core::hint::black_box(true) {
+            recurse(depth + 1).wrapping_add(frame[depth as usize % 64])
+        } else {
+            frame[0]
+        }
+    }
+    recurse(0);
+    unreachable!("the recursion runs into the guard page")
+}
+
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     take_over();

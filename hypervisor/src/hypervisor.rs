@@ -217,27 +217,16 @@ impl Hypervisor {
         self.kick(VcpuRef { domain, vcpu: target });
     }
 
-    /// Fires the timers and poll deadlines that have passed (by
-    /// `GUEST_SKEW_NS`, so no guest sees its deadline early); returns the
-    /// earliest one still pending among the vCPUs queued on this CPU (each
-    /// CPU arms its timer for its own).
-    pub fn expire_timers(&mut self) -> Option<u64> {
+    /// Fires the timers and poll deadlines of every vCPU that have passed
+    /// (by `GUEST_SKEW_NS`, so no guest sees its deadline early).
+    pub fn expire_timers(&mut self) {
         let now = self.now();
-        let cpu = this_cpu();
         let mut fired = alloc::vec::Vec::new();
-        let mut next: Option<u64> = None;
-        for (&domain, d) in self.domains.iter_mut() {
-            for v in d.vcpus.iter_mut() {
-                let r = VcpuRef { domain, vcpu: v.id };
+        for (&domain, d) in self.domains.iter() {
+            for v in d.vcpus.iter() {
                 for deadline in [v.timer_deadline, v.poll.as_ref().map_or(0, |p| p.1)] {
-                    if deadline == 0 {
-                        continue;
-                    }
-                    let due = deadline.saturating_add(GUEST_SKEW_NS);
-                    if now >= due {
-                        fired.push((r, deadline == v.timer_deadline));
-                    } else if self.sched.pcpu_of(r) == Some(cpu) {
-                        next = Some(next.map_or(due, |n| n.min(due)));
+                    if deadline != 0 && now >= deadline.saturating_add(GUEST_SKEW_NS) {
+                        fired.push((VcpuRef { domain, vcpu: v.id }, deadline == v.timer_deadline));
                     }
                 }
             }
@@ -253,7 +242,19 @@ impl Hypervisor {
                 self.wake(r);
             }
         }
-        next
+    }
+
+    /// The earliest timer or poll deadline, with its skew, of the vCPUs
+    /// queued on CPU `cpu` (each CPU arms its timer for its own).
+    pub fn next_deadline(&self, cpu: usize) -> Option<u64> {
+        self.domains
+            .iter()
+            .flat_map(|(&domain, d)| d.vcpus.iter().map(move |v| (VcpuRef { domain, vcpu: v.id }, v)))
+            .filter(|(r, _)| self.sched.pcpu_of(*r) == Some(cpu))
+            .flat_map(|(_, v)| [v.timer_deadline, v.poll.as_ref().map_or(0, |p| p.1)])
+            .filter(|&deadline| deadline != 0)
+            .map(|deadline| deadline.saturating_add(GUEST_SKEW_NS))
+            .min()
     }
 
     /// Sets the wall clock of every domain (UTC at system time 0).
@@ -390,8 +391,8 @@ pub fn on_hypercall(regs: &mut GuestRegisters) -> bool {
 /// lets the scheduler preempt the vCPU at the end of its slice.
 pub fn on_interrupt(frame: &mut GuestRegisters) {
     with_hv(|hv| {
-        let next = hv.expire_timers();
-        hv.arm_timer(next);
+        hv.expire_timers();
+        hv.arm_timer();
     });
     finish(frame);
 }

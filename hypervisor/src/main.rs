@@ -128,7 +128,9 @@ extern "C" fn boot_main(start_info: u64) -> ! {
         apic.timer_mode(),
         if features.tsc_deadline { "" } else { " (no TSC-deadline mode on this CPU)" },
     );
-    let online = smp::start_aps(apic.id(), &apic_ids, stacks, tables.l4.phys(), &features, tsc_hz);
+    let overflow_test = boot.cmdline.split(' ').any(|w| w == "veneer.selftest=stack-overflow");
+    let aps = smp::ApStart { boot_apic_id: apic.id(), apic_ids: &apic_ids, stacks, hypervisor_l4: tables.l4, features, tsc_hz, overflow_test };
+    let online = smp::start_aps(aps, &mem);
     log::info!("smp: {online} of {} CPUs online", apic_ids.len().max(1));
     let wallclock = (boot_seconds.saturating_sub(clock.ns(clock::rdtsc()) / 1_000_000_000), 0);
     let mut hv = hypervisor::Hypervisor::new(frames, mem, tables, features, clock, wallclock, online);

@@ -193,12 +193,14 @@ impl Hypervisor {
         }
     }
 
-    /// Programs this CPU's timer for the next thing due: a vCPU timer, a
-    /// poll deadline or the end of the loaded vCPU's slice.
-    pub fn arm_timer(&self, next_timer: Option<u64>) {
-        let here = &self.pcpus[this_cpu()];
+    /// Programs this CPU's timer for the next thing due: a timer or poll
+    /// deadline of a vCPU in its queue, or the end of the loaded vCPU's
+    /// slice.
+    pub fn arm_timer(&self) {
+        let cpu = this_cpu();
+        let here = &self.pcpus[cpu];
         let slice = here.loaded.map(|_| here.slice_end);
-        let next = match (next_timer, slice) {
+        let next = match (self.next_deadline(cpu), slice) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
@@ -218,28 +220,36 @@ impl Hypervisor {
 /// Fills `frame` with a vCPU to run, idling until there is one; stops the
 /// machine when no domain is left.
 pub fn run_something(frame: &mut GuestRegisters) {
+    enum Next {
+        Run,
+        Idle,
+        PickAgain,
+    }
     loop {
-        let picked = with_hv(|hv| {
-            let next_timer = hv.expire_timers();
+        let next = with_hv(|hv| {
+            hv.expire_timers();
             if hv.domains.is_empty() && hv.dying.is_empty() {
                 stop(hv);
             }
-            if !hv.reschedule(frame) {
-                hv.arm_timer(next_timer);
-                return false;
+            let picked = hv.reschedule(frame);
+            // Armed after the pick: it may have pulled a vCPU, and its
+            // timer, into this CPU's queue.
+            hv.arm_timer();
+            if !picked {
+                return Next::Idle;
             }
             let v = hv.loaded_here().expect("just loaded");
             if let Err(outcome) = hv.deliver_upcall(v, frame) {
                 hv.end_domain(v.domain, outcome);
-                return false;
+                return Next::PickAgain;
             }
-            hv.arm_timer(next_timer);
-            true
+            Next::Run
         });
-        if picked {
-            return;
+        match next {
+            Next::Run => return,
+            Next::Idle => entry::idle_until_interrupt(),
+            Next::PickAgain => {}
         }
-        entry::idle_until_interrupt();
     }
 }
 

@@ -232,6 +232,22 @@ fn broken_image_cases(built: &Built) -> Result<Vec<Case>> {
                 .to_vec(),
             ),
         },
+        // A hypervisor stack that overflows runs into its guard page; the
+        // double fault that follows (on the CPU's own IST stack) is reported
+        // as an overflow of that stack.
+        Case {
+            name: "hypervisor_stack_overflow_hits_guard".into(),
+            peers: Vec::new(),
+            vcpus: 1,
+            host_cpus: qemu::DEFAULT_CPUS,
+            whole_lines: None,
+            hypervisor_cmdline: Some("veneer.selftest=stack-overflow"),
+            kernel: Some(bundle::read_guest(built, "hello")?),
+            kernel_name: None,
+            expect: Expect::HypervisorFatal(
+                ["FATAL: #DF (vector 8) in hypervisor", "stack overflow: CPU 1's main stack"].map(String::from).to_vec(),
+            ),
+        },
     ])
 }
 

@@ -23,7 +23,10 @@ use spin::Once;
 use super::apic::{self, WORK_VECTOR};
 use super::clock;
 use super::cpu::{self, Features};
-use super::direct_map::phys_to_virt;
+use veneer_core::addr::Mfn;
+use veneer_core::phys::PhysMemory;
+
+use super::direct_map::{phys_to_virt, DirectMap};
 use super::entry;
 use super::gdt;
 use super::idt;
@@ -62,6 +65,8 @@ extern "C" {
 struct Shared {
     features: Features,
     stacks: Vec<CpuStacks>,
+    /// `veneer.selftest=stack-overflow`: CPU 1 overflows its stack.
+    overflow_test: bool,
 }
 
 static SHARED: Once<Shared> = Once::new();
@@ -91,14 +96,33 @@ fn delay_us(us: u64, tsc_hz: u64) {
     }
 }
 
-/// Brings up the CPUs of `apic_ids` other than this one (`boot_apic_id`),
-/// each with the stacks mapped for its index; returns how many are online
-/// in all. `stacks[0]` is the boot CPU's. A CPU that does not come up is
-/// reported and left out.
-pub fn start_aps(boot_apic_id: u32, apic_ids: &[u32], stacks: Vec<CpuStacks>, hypervisor_l4: u64, f: &Features, tsc_hz: u64) -> usize {
+/// How to start the APs.
+pub struct ApStart<'a> {
+    pub boot_apic_id: u32,
+    /// Every CPU's APIC id (the boot CPU's among them).
+    pub apic_ids: &'a [u32],
+    /// By CPU index; `stacks[0]` is the boot CPU's.
+    pub stacks: Vec<CpuStacks>,
+    pub hypervisor_l4: Mfn,
+    pub features: Features,
+    pub tsc_hz: u64,
+    pub overflow_test: bool,
+}
+
+/// Brings up the CPUs of `apic_ids` other than the boot CPU, each with the
+/// stacks mapped for its index; returns how many are online in all. A CPU
+/// that does not come up is reported and left out.
+pub fn start_aps(a: ApStart<'_>, mem: &DirectMap) -> usize {
+    let ApStart { boot_apic_id, apic_ids, stacks, hypervisor_l4, features, tsc_hz, overflow_test } = a;
+    let f = &features;
     PCID.store(f.pcid, Ordering::SeqCst);
     APIC_IDS[0].store(boot_apic_id, Ordering::SeqCst);
-    let shared = SHARED.call_once(|| Shared { features: *f, stacks });
+    if apic_ids.len() > 1 && !mem.contains(Mfn::from_phys(TRAMPOLINE_PHYS)) {
+        log::info!("smp: no RAM at {TRAMPOLINE_PHYS:#x} for the trampoline; running on the boot CPU alone");
+        return 1;
+    }
+    let hypervisor_l4 = hypervisor_l4.phys();
+    let shared = SHARED.call_once(|| Shared { features: *f, stacks, overflow_test });
     // SAFETY: linker symbols of trampoline.S; only their addresses are used.
     let (start, end) = unsafe { (&trampoline_start as *const u8 as u64, &trampoline_end as *const u8 as u64) };
     let len = usize::try_from(end - start).expect("a small trampoline");
@@ -159,6 +183,9 @@ extern "C" fn ap_main(index: usize) -> ! {
     entry::init(index, stacks.main_top, selectors, f.smap, f.pcid);
     apic::init_this_cpu();
     log::info!("smp: CPU {index} online (APIC id {})", apic::local().id());
+    if shared.overflow_test && index == 1 {
+        crate::fatal::self_test_stack_overflow(index);
+    }
     ONLINE.fetch_add(1, Ordering::SeqCst);
     while !GO.load(Ordering::SeqCst) {
         core::hint::spin_loop();
