@@ -53,6 +53,14 @@ extern "C" {
 /// bootstrap address space, with events enabled and the caller's trap table
 /// and callbacks.
 pub fn start_vcpu(start: &StartInfo, id: usize, entry: extern "C" fn(u64) -> !) -> Result<(), Error> {
+    initialise_vcpu(start, id, entry)?;
+    hypercall::vcpu_up(id as u32)?;
+    Ok(())
+}
+
+/// `vcpu_initialise` of vCPU `id` as [`start_vcpu`] does it, without
+/// bringing it up.
+pub fn initialise_vcpu(start: &StartInfo, id: usize, entry: extern "C" fn(u64) -> !) -> Result<(), Error> {
     assert!((1..MAX_VCPUS).contains(&id), "vCPU {id}");
     PER_VCPU[id].id.store(id as u64, Ordering::SeqCst);
     let ctx = VcpuContext {
@@ -66,6 +74,5 @@ pub fn start_vcpu(start: &StartInfo, id: usize, entry: extern "C" fn(u64) -> !) 
         ..VcpuContext::default()
     };
     hypercall::vcpu_initialise(id as u32, &ctx)?;
-    hypercall::vcpu_up(id as u32)?;
     Ok(())
 }
