@@ -18,17 +18,16 @@ use veneer_core::vcpu::StartContext;
 
 use crate::hypervisor::Hypervisor;
 
-/// Carries out a deferred call for the running vCPU.
-pub fn carry_out(hv: &mut Hypervisor, call: Call) -> Disposition {
-    Disposition::Return(hypercall_abi::error::encode(do_call(hv, call)))
+/// Carries out a deferred call for `me`, the vCPU running on this CPU.
+pub fn carry_out(hv: &mut Hypervisor, me: VcpuRef, call: Call) -> Disposition {
+    Disposition::Return(hypercall_abi::error::encode(do_call(hv, me, call)))
 }
 
-fn do_call(hv: &mut Hypervisor, call: Call) -> Result<u64, Error> {
-    let me = hv.loaded.expect("a vCPU is running");
+fn do_call(hv: &mut Hypervisor, me: VcpuRef, call: Call) -> Result<u64, Error> {
     let now = hv.now();
     match call {
         Call::SchedYield => {
-            hv.sched.request_resched(0);
+            hv.sched.yield_now(me, now);
             Ok(0)
         }
         Call::SchedBlock => {
@@ -36,7 +35,7 @@ fn do_call(hv: &mut Hypervisor, call: Call) -> Result<u64, Error> {
             let vcpu = &d.vcpus[me.vcpu as usize];
             vcpu.set_events_masked(&mut hv.mem, false);
             if !vcpu.upcall_pending(&hv.mem) {
-                hv.sched.sleep(me, RunstateState::Blocked, now);
+                hv.sleep(me, RunstateState::Blocked);
             }
             Ok(0)
         }
@@ -56,7 +55,7 @@ fn do_call(hv: &mut Hypervisor, call: Call) -> Result<u64, Error> {
                 return Ok(0);
             }
             hv.vcpu_mut(me).expect("running").poll = Some((list, deadline));
-            hv.sched.sleep(me, RunstateState::Blocked, now);
+            hv.sleep(me, RunstateState::Blocked);
             Ok(0)
         }
         Call::EvtchnAllocUnbound { remote } => {
@@ -111,7 +110,9 @@ fn do_call(hv: &mut Hypervisor, call: Call) -> Result<u64, Error> {
             let (_, p) = d.events.open_port(u64::from(port))?;
             let shared_info = d.shared_info;
             if event_channel::unmask(&mut hv.mem, shared_info, port, p.vcpu) {
-                hv.wake(VcpuRef { domain: me.domain, vcpu: p.vcpu });
+                let target = VcpuRef { domain: me.domain, vcpu: p.vcpu };
+                hv.wake(target);
+                hv.kick(target);
             }
             Ok(0)
         }
@@ -138,8 +139,8 @@ fn do_call(hv: &mut Hypervisor, call: Call) -> Result<u64, Error> {
             hv.vcpu_mut(me).expect("running").timer_deadline = deadline;
             // A deadline passed already fires now; the next one is armed
             // on the way back to the guest.
-            let next = hv.expire_timers();
-            hv.arm_timer(next);
+            hv.expire_timers();
+            hv.arm_timer();
             Ok(0)
         }
         Call::WallclockSet { sec, nsec, system_time } => {
@@ -160,7 +161,7 @@ fn do_call(hv: &mut Hypervisor, call: Call) -> Result<u64, Error> {
             Ok(0)
         }
         vcpu_op @ (Call::VcpuInitialise { .. } | Call::VcpuUp { .. } | Call::VcpuDown { .. } | Call::VcpuIsUp { .. } | Call::VcpuRegisterRunstate { .. }) => {
-            vcpu_call(hv, vcpu_op)
+            vcpu_call(hv, me, vcpu_op)
         }
         io_call @ (Call::GrantMap { .. }
         | Call::GrantUnmap { .. }
@@ -188,10 +189,8 @@ fn mine(hv: &mut Hypervisor, domain: u32) -> &mut EventChannels {
 
 const _: () = assert!(EVTCHN_PORTS == 4096);
 
-/// The vCPU calls (section 14): `vcpu` of the caller's domain.
-pub fn vcpu_call(hv: &mut Hypervisor, call: Call) -> Result<u64, Error> {
-    let me = hv.loaded.expect("a vCPU is running");
-    let now = hv.now();
+/// The vCPU calls (section 14) of `me`: `vcpu` of the caller's domain.
+pub fn vcpu_call(hv: &mut Hypervisor, me: VcpuRef, call: Call) -> Result<u64, Error> {
     let vcpu_of = |hv: &Hypervisor, vcpu: u32| {
         let d = &hv.domains[&me.domain];
         if (vcpu as usize) < d.vcpus.len() {
@@ -208,6 +207,11 @@ pub fn vcpu_call(hv: &mut Hypervisor, call: Call) -> Result<u64, Error> {
             d.vcpus[me.vcpu as usize].kernel_space().copy_from(&hv.mem, ctx, &mut bytes)?;
             if hv.sched.state(target) != Some(RunstateState::Offline) {
                 return Err(Error::Busy);
+            }
+            // Taken down from another CPU and not yet off it: its state is
+            // still in that CPU, which would save it over the new one.
+            if hv.is_resident(target) {
+                return Err(Error::Again);
             }
             let id = DomainId(me.domain);
             let frames = &mut hv.machine.frames;
@@ -242,8 +246,7 @@ pub fn vcpu_call(hv: &mut Hypervisor, call: Call) -> Result<u64, Error> {
             if hv.sched.state(target) != Some(RunstateState::Offline) {
                 return Err(Error::Exists);
             }
-            hv.sched.wake(target, now);
-            hv.write_runstate(target);
+            hv.make_runnable(target);
             Ok(0)
         }
         Call::VcpuDown { vcpu } => {
@@ -259,8 +262,8 @@ pub fn vcpu_call(hv: &mut Hypervisor, call: Call) -> Result<u64, Error> {
             }
             // On itself, the call returns (with 0) when the vCPU is brought
             // up again: the scheduler takes it off the CPU on the way back.
-            hv.sched.sleep(target, RunstateState::Offline, now);
-            hv.write_runstate(target);
+            // Another CPU running it is prodded to do the same.
+            hv.sleep(target, RunstateState::Offline);
             Ok(0)
         }
         Call::VcpuIsUp { vcpu } => {

@@ -27,6 +27,12 @@ pub fn hypervisor_exception(f: &GuestRegisters) -> ! {
         g.rax, g.rbx, g.rcx, g.rdx, g.rsi, g.rdi, g.rbp, g.r8,
         g.r9, g.r10, g.r11, g.r12, g.r13, g.r14, g.r15,
     );
+    // A fault on a guard page (a #PF, or the #DF it becomes when the
+    // overflowing stack cannot take the #PF's frame) is a stack overflow.
+    if let Some((cpu, which)) = crate::arch::x86_64::paging::stack_guard(cr2) {
+        let stack = ["main", "double-fault IST", "NMI IST", "machine-check IST"][which];
+        let _ = writeln!(Serial, "(veneer)   stack overflow: CPU {cpu}'s {stack} stack");
+    }
     exit(RunStatus::HypervisorFailed)
 }
 
@@ -42,6 +48,26 @@ pub fn self_test_page_fault() -> ! {
     // read never completes.
     unsafe { core::ptr::read_volatile(UNMAPPED_HYPERVISOR_ADDRESS as *const u64) };
     unreachable!("the read of an unmapped address faults")
+}
+
+/// `veneer.selftest=stack-overflow` on the command line: a CPU (the first
+/// AP) recurses until its stack runs into the guard page below it, so the
+/// conformance suite can check the overflow is caught and reported (as the
+/// double fault it turns into, on the CPU's own IST stack).
+pub fn self_test_stack_overflow(cpu: usize) -> ! {
+    log::info!("self-test: overflowing CPU {cpu}'s stack");
+    #[inline(never)]
+    fn recurse(depth: u64) -> u64 {
+        // Half a KiB of stack per call, kept by black_box.
+        let frame = core::hint::black_box([depth; 64]);
+        if core::hint::black_box(true) {
+            recurse(depth + 1).wrapping_add(frame[depth as usize % 64])
+        } else {
+            frame[0]
+        }
+    }
+    recurse(0);
+    unreachable!("the recursion runs into the guard page")
 }
 
 #[panic_handler]

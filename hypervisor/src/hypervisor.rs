@@ -1,20 +1,26 @@
-//! The running hypervisor: its domains, the scheduler that shares this CPU
+//! The running hypervisor: its domains, the scheduler that shares the CPUs
 //! among their vCPUs, and what happens on each way in from a guest.
 //!
 //! Every way in (hypercall, exception, interrupt, user syscall the fast
 //! path leaves) hands Rust the interrupted vCPU's frame at the top of the
 //! stack. What the frame holds when Rust returns is resumed: the same vCPU
 //! with a result or a bounce, or another one the scheduler picked, its state
-//! loaded in place of the first's. When nothing is runnable the CPU halts
-//! until its timer; when no domain is left the machine stops, with a status
-//! that says whether every domain powered off cleanly.
+//! loaded in place of the first's (`pcpus`). When nothing is runnable the
+//! CPU halts until its timer or another CPU's IPI; when no domain is left
+//! the machine stops, with a status that says whether every domain powered
+//! off cleanly.
+//!
+//! All of this state is behind one lock, which every way in takes (see
+//! `arch::x86_64::lock`): the CPUs run guest code in parallel and take
+//! turns in the hypervisor. While a CPU waits for the lock another may end
+//! the domain of the vCPU it was running; it then finds nothing loaded
+//! ([`with_running`]) and runs something else.
 
 use alloc::collections::BTreeMap;
 
 use hypercall_abi::event::Virq;
 use hypercall_abi::vcpu::RunstateState;
 use hypercall_abi::version::AbiVersion;
-use spin::Mutex;
 use veneer_core::addr::{is_canonical, Mfn};
 use veneer_core::domain::{Bounced, Domain, GuestFault, KillReason, Outcome};
 use veneer_core::event_channel;
@@ -29,28 +35,23 @@ use veneer_core::time::{Clock, GUEST_SKEW_NS};
 use veneer_core::trapped_write::{self, Refused};
 use veneer_core::vcpu::{vcpu_info_offset, write_wallclock, BounceError, GuestRegisters, Mode, Vcpu};
 use x86_64::registers::control::Cr2;
-use x86_64::registers::model_specific::{FsBase, KernelGsBase};
-use x86_64::VirtAddr;
 
-use crate::arch::x86_64::apic;
 use crate::arch::x86_64::clock::rdtsc;
 use crate::arch::x86_64::cpu::Features;
 use crate::arch::x86_64::direct_map::{phys_to_virt, DirectMap};
-use crate::arch::x86_64::entry::{self, resume_guest, MachineGuestCpu};
-use crate::arch::x86_64::fpu;
-use crate::arch::x86_64::paging::{self, HypervisorTables};
-use crate::arch::x86_64::qemu_exit::{exit, RunStatus};
+use crate::arch::x86_64::entry::{resume_guest, this_cpu, MachineGuestCpu};
+use crate::arch::x86_64::lock::TicketLock;
+use crate::arch::x86_64::paging::HypervisorTables;
 use crate::arch::x86_64::serial;
+use crate::arch::x86_64::smp;
 use crate::events;
+use crate::pcpus::{run_cpu, run_something, Pcpu};
 
 /// Feature bits this hypervisor offers.
 pub const FEATURES: u64 = hypercall_abi::features::HYPERVISOR_BACKENDS;
 
 /// The time slice: how long a vCPU runs before others waiting get a turn.
 pub const SLICE_NS: u64 = 10_000_000;
-
-/// This CPU's index among the physical CPUs.
-const PCPU: usize = 0;
 
 const UD_VECTOR: u8 = 6;
 const NP_VECTOR: u8 = 11;
@@ -71,21 +72,21 @@ pub struct Hypervisor {
     pub tables: HypervisorTables,
     pub cpu: Features,
     pub domains: BTreeMap<u32, Domain>,
+    /// Domains that have ended while some CPU still had one of their vCPUs
+    /// loaded, with how they ended: torn down once none has (`pcpus`).
+    pub dying: BTreeMap<u32, (Domain, Outcome)>,
     pub sched: Scheduler,
     pub clock: Clock,
     /// The wall clock: UTC at system time 0.
     pub wallclock: (u64, u32),
-    /// The vCPU whose state is in this CPU (registers in the frame, FPU,
-    /// segment bases, address space).
-    pub loaded: Option<VcpuRef>,
-    /// When the loaded vCPU's slice ends.
-    pub slice_end: u64,
+    /// What each physical CPU runs, by index.
+    pub pcpus: alloc::vec::Vec<Pcpu>,
     /// False once any domain failed to build or ended other than by a clean
     /// power-off.
     pub all_clean: bool,
     /// Free frames before the first domain was built: where the allocator
     /// must be again once every domain is gone.
-    free_before_domains: u64,
+    pub free_before_domains: u64,
     /// Device slots and the backends the hypervisor serves.
     pub io: crate::io::Io,
 }
@@ -93,11 +94,12 @@ pub struct Hypervisor {
 impl Hypervisor {
     /// Takes over machine memory: the m2p table (mapped for guests), the
     /// frame table, the allocator.
-    /// `wallclock` is UTC at system time 0.
-    pub fn new(mut frames: FrameAllocator, mut mem: DirectMap, tables: HypervisorTables, cpu: Features, clock: Clock, wallclock: (u64, u32)) -> Hypervisor {
+    /// `wallclock` is UTC at system time 0; `cpus` CPUs are online.
+    pub fn new(mut frames: FrameAllocator, mut mem: DirectMap, tables: HypervisorTables, cpu: Features, clock: Clock, wallclock: (u64, u32), cpus: usize) -> Hypervisor {
         let m2p = M2p::allocate(&mut frames, &mut mem).expect("frames for the m2p table");
         tables.map_m2p(m2p.frames(), &mut frames, &mut mem);
-        let frame_table = FrameTable::new(frames.limit(), tables.slots(&mem), cpu.phys_addr_bits);
+        let mut frame_table = FrameTable::new(frames.limit(), tables.slots(&mem), cpu.phys_addr_bits);
+        frame_table.set_remote_flush(smp::flush_other_cpus);
         log::info!(
             "m2p: {} entries in {} frames; frame table of {} frames; {}-bit physical addresses",
             m2p.entries(),
@@ -112,11 +114,11 @@ impl Hypervisor {
             tables,
             cpu,
             domains: BTreeMap::new(),
-            sched: Scheduler::new(1, SLICE_NS),
+            dying: BTreeMap::new(),
+            sched: Scheduler::new(cpus, SLICE_NS),
             clock,
             wallclock,
-            loaded: None,
-            slice_end: 0,
+            pcpus: alloc::vec![Pcpu::default(); cpus],
             all_clean: true,
             free_before_domains,
             io: crate::io::Io::default(),
@@ -124,10 +126,20 @@ impl Hypervisor {
     }
 }
 
-static HV: Mutex<Option<Hypervisor>> = Mutex::new(None);
+static HV: TicketLock<Option<Hypervisor>> = TicketLock::new(None);
 
-fn with_hv<R>(f: impl FnOnce(&mut Hypervisor) -> R) -> R {
+pub fn with_hv<R>(f: impl FnOnce(&mut Hypervisor) -> R) -> R {
     f(HV.lock().as_mut().expect("hypervisor started"))
+}
+
+/// Runs `f` with the vCPU this CPU runs; `None` if it runs none any more:
+/// its domain ended (on another CPU) while this one waited for the lock.
+/// The caller then abandons the vCPU's frame and runs something else.
+fn with_running<R>(f: impl FnOnce(&mut Hypervisor, VcpuRef) -> R) -> Option<R> {
+    with_hv(|hv| {
+        let v = hv.loaded_here()?;
+        Some(f(hv, v))
+    })
 }
 
 impl Hypervisor {
@@ -144,22 +156,35 @@ impl Hypervisor {
         self.domains.get_mut(&v.domain)?.vcpus.get_mut(v.vcpu as usize).map(|b| &mut **b)
     }
 
-    /// The vCPU whose state is in the CPU (a guest entry always has one).
-    fn running(&self) -> VcpuRef {
-        self.loaded.expect("a vCPU is running")
-    }
-
     /// Makes `v` runnable if it was blocked, and asks its CPU to pick again
     /// if it should run first.
     pub fn wake(&mut self, v: VcpuRef) {
-        let now = self.now();
         if self.sched.state(v) == Some(RunstateState::Blocked) {
             if let Some(vcpu) = self.vcpu_mut(v) {
                 vcpu.poll = None;
             }
-            self.sched.wake(v, now);
-            self.write_runstate(v);
+            self.make_runnable(v);
         }
+    }
+
+    /// Makes a blocked or offline `v` runnable, asking the CPU that should
+    /// run it to pick again.
+    pub fn make_runnable(&mut self, v: VcpuRef) {
+        let now = self.now();
+        if let Some(cpu) = self.sched.wake(v, now) {
+            self.prod(cpu);
+        }
+        self.write_runstate(v);
+    }
+
+    /// Takes `v` off the run queue (`Blocked` or `Offline`); the CPU it is
+    /// on, if any, picks again.
+    pub fn sleep(&mut self, v: VcpuRef, state: RunstateState) {
+        let now = self.now();
+        if let Some(cpu) = self.sched.sleep(v, state, now) {
+            self.prod(cpu);
+        }
+        self.write_runstate(v);
     }
 
     /// Updates `v`'s registered runstate area, if any, from the scheduler.
@@ -171,7 +196,8 @@ impl Hypervisor {
     }
 
     /// Raises `port` of `domain` (section 8.1) and wakes the vCPU it
-    /// notifies, or one polling it.
+    /// notifies, or one polling it; if the vCPU it notifies runs on another
+    /// CPU, that CPU is interrupted so the upcall comes at once.
     pub fn raise(&mut self, domain: u32, port: u32) {
         let Some(d) = self.domains.get(&domain) else { return };
         let target = d.events.get(port).vcpu;
@@ -191,27 +217,19 @@ impl Hypervisor {
         for vcpu in woken {
             self.wake(VcpuRef { domain, vcpu });
         }
+        self.kick(VcpuRef { domain, vcpu: target });
     }
 
-    /// Fires the timers and poll deadlines that have passed (by
-    /// `GUEST_SKEW_NS`, so no guest sees its deadline early); returns the
-    /// earliest one still pending.
-    pub fn expire_timers(&mut self) -> Option<u64> {
+    /// Fires the timers and poll deadlines of every vCPU that have passed
+    /// (by `GUEST_SKEW_NS`, so no guest sees its deadline early).
+    pub fn expire_timers(&mut self) {
         let now = self.now();
         let mut fired = alloc::vec::Vec::new();
-        let mut next: Option<u64> = None;
-        for (&domain, d) in self.domains.iter_mut() {
-            for v in d.vcpus.iter_mut() {
-                let r = VcpuRef { domain, vcpu: v.id };
+        for (&domain, d) in self.domains.iter() {
+            for v in d.vcpus.iter() {
                 for deadline in [v.timer_deadline, v.poll.as_ref().map_or(0, |p| p.1)] {
-                    if deadline == 0 {
-                        continue;
-                    }
-                    let due = deadline.saturating_add(GUEST_SKEW_NS);
-                    if now >= due {
-                        fired.push((r, deadline == v.timer_deadline));
-                    } else {
-                        next = Some(next.map_or(due, |n| n.min(due)));
+                    if deadline != 0 && now >= deadline.saturating_add(GUEST_SKEW_NS) {
+                        fired.push((VcpuRef { domain, vcpu: v.id }, deadline == v.timer_deadline));
                     }
                 }
             }
@@ -227,20 +245,19 @@ impl Hypervisor {
                 self.wake(r);
             }
         }
-        next
     }
 
-    /// Programs this CPU's timer for the next thing due: a vCPU timer, a
-    /// poll deadline or the end of the running vCPU's slice.
-    pub fn arm_timer(&self, next_timer: Option<u64>) {
-        let slice = self.loaded.map(|_| self.slice_end);
-        let next = match (next_timer, slice) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        if let Some(ns) = next {
-            apic::local().arm(self.clock.tsc_after(ns));
-        }
+    /// The earliest timer or poll deadline, with its skew, of the vCPUs
+    /// queued on CPU `cpu` (each CPU arms its timer for its own).
+    pub fn next_deadline(&self, cpu: usize) -> Option<u64> {
+        self.domains
+            .iter()
+            .flat_map(|(&domain, d)| d.vcpus.iter().map(move |v| (VcpuRef { domain, vcpu: v.id }, v)))
+            .filter(|(r, _)| self.sched.pcpu_of(*r) == Some(cpu))
+            .flat_map(|(_, v)| [v.timer_deadline, v.poll.as_ref().map_or(0, |p| p.1)])
+            .filter(|&deadline| deadline != 0)
+            .map(|deadline| deadline.saturating_add(GUEST_SKEW_NS))
+            .min()
     }
 
     /// Sets the wall clock of every domain (UTC at system time 0).
@@ -251,106 +268,10 @@ impl Hypervisor {
         }
     }
 
-    /// Writes `v`'s time record, as it is about to run.
-    fn update_time(&mut self, v: VcpuRef) {
-        let record = self.clock.record(rdtsc());
-        if let Some(d) = self.domains.get(&v.domain) {
-            d.vcpus[v.vcpu as usize].write_time(&mut self.mem, &record);
-        }
-    }
-
-    /// Saves the CPU's state of the loaded vCPU into it.
-    fn save_loaded(&mut self, frame: &GuestRegisters) {
-        let Some(v) = self.loaded.take() else { return };
-        let features = self.cpu;
-        let Some(vcpu) = self.vcpu_mut(v) else { return };
-        vcpu.regs = *frame;
-        fpu::save(&mut vcpu.fpu, &features);
-        vcpu.fs_base = FsBase::read().as_u64();
-        vcpu.active_gs_base = KernelGsBase::read().as_u64();
-        self.write_runstate(v);
-    }
-
-    /// Loads `v`'s state into the CPU and `frame`.
-    fn load(&mut self, v: VcpuRef, frame: &mut GuestRegisters) {
-        let (features, pcid) = (self.cpu, self.cpu.pcid);
-        // Loading the address spaces afresh below flushes whatever TLB work
-        // is owed.
-        self.machine.frames.take_flush();
-        let vcpu = self.vcpu_mut(v).expect("the scheduler picks existing vCPUs");
-        *frame = vcpu.regs;
-        fpu::restore(&vcpu.fpu, &features);
-        FsBase::write(VirtAddr::new_truncate(vcpu.fs_base));
-        KernelGsBase::write(VirtAddr::new_truncate(vcpu.active_gs_base));
-        paging::activate_guest_fresh(vcpu.entry.kernel_l4, vcpu.entry.user_l4, vcpu.mode() == Mode::User, pcid);
-        // The vCPU stays in place (boxed) until its domain is removed, which
-        // unloads it first.
-        entry::set_running(&mut vcpu.entry);
-        self.loaded = Some(v);
-        self.update_time(v);
-        self.write_runstate(v);
-    }
-
-    /// Lets the scheduler pick for this CPU and switches `frame` to the
-    /// pick. Returns false if nothing is runnable (then nothing is loaded).
-    fn reschedule(&mut self, frame: &mut GuestRegisters) -> bool {
-        let now = self.now();
-        let d = self.sched.schedule(PCPU, now);
-        if d.next != self.loaded {
-            self.save_loaded(frame);
-            if let Some(next) = d.next {
-                self.load(next, frame);
-            }
-        } else if let Some(same) = d.next {
-            // The vCPU goes on: its record is refreshed at every slice, so
-            // at least every `SLICE_NS` it runs.
-            self.update_time(same);
-        }
-        if let Some(end) = d.slice_end {
-            self.slice_end = end;
-        }
-        d.next.is_some()
-    }
-
-    /// Ends domain `id`: reports how, stops its vCPUs, returns its frames.
-    pub fn end_domain(&mut self, id: u32, outcome: Outcome) {
-        if !self.domains.contains_key(&id) {
-            return;
-        }
-        // Grant mappings and device slots reach other domains: settled
-        // while the domain is still known.
-        crate::io::domain_ending(self, id);
-        let Some(dom) = self.domains.remove(&id) else { return };
-        if self.loaded.is_some_and(|v| v.domain == id) {
-            self.loaded = None;
-            entry::set_running(core::ptr::null_mut());
-            // Leave the domain's tables before they are freed.
-            paging::activate(self.tables.l4);
-        }
-        self.sched.remove_domain(id);
-        self.all_clean &= outcome.is_clean();
-        let name = dom.name.clone();
-        match dom.teardown(&mut self.machine, &mut self.mem) {
-            Ok(r) if r.orphaned == 0 => log::info!("frames: d{id} returned {}, {} free", r.freed, self.machine.allocator.free_count()),
-            Ok(r) => log::info!(
-                "frames: d{id} returned {}, {} free; {} still granted to others, freed when they let go",
-                r.freed,
-                self.machine.allocator.free_count(),
-                r.orphaned
-            ),
-            Err(leak) => panic!("d{id} teardown: {} frames still referenced, the first {}", leak.frames, leak.first),
-        }
-        // The hypervisor's tables are loaded, and loading them flushed
-        // every translation of the domain's.
-        self.machine.frames.take_flush();
-        log::info!("d{id} \"{name}\": {outcome}");
-    }
-
-    /// Bounces an upcall to the loaded vCPU if one is due (section 8.1
-    /// step 3). Returns whether `frame` changed; a bounce that cannot be
+    /// Bounces an upcall to `v`, loaded on this CPU, if one is due (section
+    /// 8.1 step 3). Returns whether `frame` changed; a bounce that cannot be
     /// delivered crashes the domain.
-    fn deliver_upcall(&mut self, frame: &mut GuestRegisters) -> Result<bool, Outcome> {
-        let Some(v) = self.loaded else { return Ok(false) };
+    pub fn deliver_upcall(&mut self, v: VcpuRef, frame: &mut GuestRegisters) -> Result<bool, Outcome> {
         let Some(d) = self.domains.get_mut(&v.domain) else { return Ok(false) };
         let vcpu = &mut d.vcpus[v.vcpu as usize];
         if !vcpu.upcall_due(&self.mem) {
@@ -363,7 +284,8 @@ impl Hypervisor {
     }
 }
 
-/// Hands the machine to the domains; never returns.
+/// Hands the machine to the domains (this is the boot CPU; the others
+/// join); never returns.
 pub fn start(mut hv: Hypervisor) -> ! {
     let now = hv.now();
     let ids: alloc::vec::Vec<u32> = hv.domains.keys().copied().collect();
@@ -381,51 +303,8 @@ pub fn start(mut hv: Hypervisor) -> ! {
         hv.sched.wake(VcpuRef { domain: id, vcpu: 0 }, now);
     }
     *HV.lock() = Some(hv);
-    let mut frame = GuestRegisters::default();
-    run_something(&mut frame);
-    resume_guest(&frame)
-}
-
-/// Fills `frame` with a vCPU to run, idling until there is one; stops the
-/// machine when no domain is left.
-fn run_something(frame: &mut GuestRegisters) {
-    loop {
-        let picked = with_hv(|hv| {
-            crate::io::continue_deferred(hv);
-            let next_timer = hv.expire_timers();
-            if hv.domains.is_empty() {
-                let free = hv.machine.allocator.free_count();
-                if free != hv.free_before_domains {
-                    panic!("frames leaked: {free} free after every domain ended, {} before the first was built", hv.free_before_domains);
-                }
-                log::info!("frames: all {free} free again, as before the first domain was built");
-                let clean = hv.all_clean;
-                if clean {
-                    log::info!("all domains ended: every one powered off cleanly");
-                    exit(RunStatus::Clean)
-                }
-                log::info!("all domains ended: some did not end cleanly");
-                exit(RunStatus::DomainFailed)
-            }
-            let picked = hv.reschedule(frame);
-            if picked {
-                if let Err(outcome) = hv.deliver_upcall(frame) {
-                    let v = hv.running();
-                    hv.end_domain(v.domain, outcome);
-                    return false;
-                }
-            }
-            hv.arm_timer(next_timer);
-            picked
-        });
-        if picked {
-            return;
-        }
-        // Nothing runnable: halt, unless a backend has requests waiting.
-        if !with_hv(|hv| hv.io.has_deferred()) {
-            entry::idle_until_interrupt();
-        }
-    }
+    smp::release();
+    run_cpu()
 }
 
 /// The last step of every way back to a guest: runs whoever should run
@@ -433,10 +312,11 @@ fn run_something(frame: &mut GuestRegisters) {
 /// `sysret` restores.
 fn finish(frame: &mut GuestRegisters) -> bool {
     let outcome = with_hv(|hv| {
-        if hv.loaded.is_some() && !hv.sched.needs_resched(PCPU) && hv.now() < hv.slice_end {
-            return hv.deliver_upcall(frame).map(Some);
+        let cpu = this_cpu();
+        match hv.loaded_here() {
+            Some(v) if !hv.sched.needs_resched(cpu) && hv.now() < hv.pcpus[cpu].slice_end => hv.deliver_upcall(v, frame).map(Some),
+            _ => Ok(None),
         }
-        Ok(None)
     });
     match outcome {
         Ok(Some(changed)) => changed,
@@ -445,21 +325,19 @@ fn finish(frame: &mut GuestRegisters) -> bool {
             true
         }
         Err(outcome) => {
-            with_hv(|hv| {
-                let v = hv.running();
-                hv.end_domain(v.domain, outcome)
-            });
-            run_something(frame);
+            end_running(frame, outcome);
             true
         }
     }
 }
 
-/// Ends the running vCPU's domain and runs something else in `frame`.
+/// Ends the domain of this CPU's vCPU (unless another CPU ended it
+/// meanwhile) and runs something else in `frame`.
 fn end_running(frame: &mut GuestRegisters, outcome: Outcome) {
     with_hv(|hv| {
-        let v = hv.running();
-        hv.end_domain(v.domain, outcome);
+        if let Some(v) = hv.loaded_here() {
+            hv.end_domain(v.domain, outcome);
+        }
     });
     run_something(frame);
 }
@@ -467,8 +345,7 @@ fn end_running(frame: &mut GuestRegisters, outcome: Outcome) {
 /// A `syscall` from the running guest kernel. Returns whether the vCPU must
 /// be resumed with every register (`iret`) rather than with `sysret`.
 pub fn on_hypercall(regs: &mut GuestRegisters) -> bool {
-    let disposition = with_hv(|hv| {
-        let v = hv.running();
+    let disposition = with_running(|hv, v| {
         let dom = hv.domains.get_mut(&v.domain).expect("the running vCPU's domain exists");
         let mut console = |bytes: &[u8]| serial::write_bytes(bytes);
         let mut services = Services {
@@ -480,13 +357,17 @@ pub fn on_hypercall(regs: &mut GuestRegisters) -> bool {
             cpu: &mut MachineGuestCpu,
         };
         let disposition = match hypercall::handle(regs, dom, v.vcpu as usize, &mut services) {
-            Disposition::Defer(call) => events::carry_out(hv, call),
+            Disposition::Defer(call) => events::carry_out(hv, v, call),
             d => d,
         };
         // TLB work a memory call left (a new base pointer is loaded already).
-        paging::flush(&hv.machine.frames.take_flush(), hv.cpu.pcid);
+        hv.carry_out_flush(v);
         disposition
     });
+    let Some(disposition) = disposition else {
+        run_something(regs);
+        return true;
+    };
     let full = match disposition {
         Disposition::Return(value) => {
             regs.gprs.rax = value;
@@ -513,16 +394,15 @@ pub fn on_hypercall(regs: &mut GuestRegisters) -> bool {
 /// lets the scheduler preempt the vCPU at the end of its slice.
 pub fn on_interrupt(frame: &mut GuestRegisters) {
     with_hv(|hv| {
-        let next = hv.expire_timers();
-        hv.arm_timer(next);
+        hv.expire_timers();
+        hv.arm_timer();
     });
     finish(frame);
 }
 
 /// Bounces exception `vector` to the guest kernel's handler, or ends the
 /// domain if it has none or the frame cannot be written.
-fn bounce_exception(hv: &mut Hypervisor, regs: &mut GuestRegisters, vector: u8, error_code: u64, cr2: Option<u64>) -> Result<(), Outcome> {
-    let v = hv.running();
+fn bounce_exception(hv: &mut Hypervisor, v: VcpuRef, regs: &mut GuestRegisters, vector: u8, error_code: u64, cr2: Option<u64>) -> Result<(), Outcome> {
     let vcpu = &mut hv.domains.get_mut(&v.domain).expect("the running vCPU's domain exists").vcpus[v.vcpu as usize];
     let handler = vcpu.traps[usize::from(vector)];
     if handler.address == 0 {
@@ -535,9 +415,8 @@ fn bounce_exception(hv: &mut Hypervisor, regs: &mut GuestRegisters, vector: u8, 
         .map_err(|why| Outcome::Killed(KillReason::DoubleFault { what: Bounced::Exception(vector), why }))
 }
 
-/// The address space the vCPU runs in now.
-fn current_space(hv: &Hypervisor) -> AddressSpace {
-    let v = hv.loaded.expect("a vCPU is running");
+/// The address space vCPU `v` runs in now.
+fn current_space(hv: &Hypervisor, v: VcpuRef) -> AddressSpace {
     let vcpu = hv.vcpu(v).expect("the running vCPU exists");
     match vcpu.mode() {
         Mode::Kernel => vcpu.kernel_space(),
@@ -548,9 +427,9 @@ fn current_space(hv: &Hypervisor) -> AddressSpace {
 /// What an exception from guest code turns into: the same exception, or,
 /// for `int n` and `int3` (whose IDT gates the guest cannot pass), the
 /// software interrupt the guest's trap table allows, or the #GP it refuses.
-fn classify(hv: &Hypervisor, regs: &mut GuestRegisters) -> (u8, u64) {
+fn classify(hv: &Hypervisor, v: VcpuRef, regs: &mut GuestRegisters) -> (u8, u64) {
     let vector = regs.vector as u8;
-    let vcpu = hv.vcpu(hv.loaded.expect("a vCPU is running")).expect("the running vCPU exists");
+    let vcpu = hv.vcpu(v).expect("the running vCPU exists");
     let level = if vcpu.mode() == Mode::User { 3 } else { 0 };
     let allows = |n: u8| vcpu.traps[usize::from(n)].dpl() >= level;
     let software = (vector == GP_VECTOR || vector == NP_VECTOR) && regs.error_code & ERROR_IDT != 0;
@@ -559,7 +438,7 @@ fn classify(hv: &Hypervisor, regs: &mut GuestRegisters) -> (u8, u64) {
         // field is not reliable (QEMU's TCG scales it by the 16-byte gate
         // size in long mode).
         let mut insn = [0u8; 2];
-        if current_space(hv).copy_from(&hv.mem, regs.rip, &mut insn).is_ok() && insn[0] == INT_OPCODE {
+        if current_space(hv, v).copy_from(&hv.mem, regs.rip, &mut insn).is_ok() && insn[0] == INT_OPCODE {
             let n = insn[1];
             if allows(n) {
                 // Delivered as the interrupt, returning after the instruction.
@@ -574,7 +453,7 @@ fn classify(hv: &Hypervisor, regs: &mut GuestRegisters) -> (u8, u64) {
         // table may not. Then it is the #GP a DPL-0 gate would raise, at
         // the instruction.
         let mut insn = [0u8; 1];
-        let len = if current_space(hv).copy_from(&hv.mem, regs.rip.wrapping_sub(1), &mut insn).is_ok() && insn[0] == INT3_OPCODE { 1 } else { 2 };
+        let len = if current_space(hv, v).copy_from(&hv.mem, regs.rip.wrapping_sub(1), &mut insn).is_ok() && insn[0] == INT3_OPCODE { 1 } else { 2 };
         regs.rip = regs.rip.wrapping_sub(len);
         return (GP_VECTOR, u64::from(BP_VECTOR) << 3 | ERROR_IDT);
     }
@@ -586,30 +465,32 @@ fn classify(hv: &Hypervisor, regs: &mut GuestRegisters) -> (u8, u64) {
 /// guest goes on; anything else is bounced to the guest kernel when it has
 /// a handler, else the domain is stopped.
 pub fn on_guest_exception(regs: &mut GuestRegisters) {
-    let result = with_hv(|hv| {
-        if regs.vector == u64::from(PF_VECTOR) && emulate_trapped_write(hv, regs) {
+    // Before anything else can fault on this CPU.
+    let fault_address = Cr2::read_raw();
+    let result = with_running(|hv, v| {
+        if regs.vector == u64::from(PF_VECTOR) && emulate_trapped_write(hv, v, regs, fault_address) {
             return Ok(());
         }
-        let (vector, error_code) = classify(hv, regs);
-        let cr2 = (vector == PF_VECTOR && regs.vector == u64::from(PF_VECTOR)).then(Cr2::read_raw);
-        bounce_exception(hv, regs, vector, error_code, cr2)
+        let (vector, error_code) = classify(hv, v, regs);
+        let cr2 = (vector == PF_VECTOR && regs.vector == u64::from(PF_VECTOR)).then_some(fault_address);
+        bounce_exception(hv, v, regs, vector, error_code, cr2)
     });
     match result {
-        Ok(()) => {
+        Some(Ok(())) => {
             finish(regs);
         }
-        Err(outcome) => end_running(regs, outcome),
+        Some(Err(outcome)) => end_running(regs, outcome),
+        None => run_something(regs),
     }
 }
 
-/// Tries the page fault in `regs` as a trapped page-table write; true if
-/// it was applied (and `regs` moved past the instruction).
-fn emulate_trapped_write(hv: &mut Hypervisor, regs: &mut GuestRegisters) -> bool {
-    let v = hv.running();
+/// Tries the page fault at `address` in `regs` as a trapped page-table
+/// write; true if it was applied (and `regs` moved past the instruction).
+fn emulate_trapped_write(hv: &mut Hypervisor, v: VcpuRef, regs: &mut GuestRegisters, address: u64) -> bool {
     let dom = hv.domains.get(&v.domain).expect("the running vCPU's domain exists");
-    let address = Cr2::read_raw();
     let result = trapped_write::emulate(regs, address, regs.error_code, dom, v.vcpu as usize, &mut hv.machine, &mut hv.mem);
-    paging::flush(&hv.machine.frames.take_flush(), hv.cpu.pcid);
+    hv.carry_out_flush(v);
+    let dom = hv.domains.get(&v.domain).expect("the running vCPU's domain exists");
     if let Err(why @ (Refused::Unrecognised | Refused::Rejected(_))) = result {
         log::info!("{}: write to its page table at {address:#x} not applied: {why:?}", dom.id);
     }
@@ -620,22 +501,22 @@ fn emulate_trapped_write(hv: &mut Hypervisor, regs: &mut GuestRegisters) -> bool
 /// syscall callback (the guest gets the #UD of a CPU without `syscall`), or
 /// an event may be due.
 pub fn on_user_syscall(regs: &mut GuestRegisters) {
-    let result = with_hv(|hv| {
-        let v = hv.running();
+    let result = with_running(|hv, v| {
         let vcpu = &mut hv.domains.get_mut(&v.domain).expect("the running vCPU's domain exists").vcpus[v.vcpu as usize];
         let (callback, masks) = (vcpu.entry.syscall_entry, vcpu.entry.syscall_masks_events != 0);
         if callback == 0 {
             regs.rip = regs.rip.wrapping_sub(SYSCALL_LEN);
-            return bounce_exception(hv, regs, UD_VECTOR, 0, None);
+            return bounce_exception(hv, v, regs, UD_VECTOR, 0, None);
         }
         vcpu.bounce(regs, callback, 0, masks, &mut hv.mem, &mut MachineGuestCpu)
             .map_err(|why| Outcome::Killed(KillReason::DoubleFault { what: Bounced::Syscall, why }))
     });
     match result {
-        Ok(()) => {
+        Some(Ok(())) => {
             finish(regs);
         }
-        Err(outcome) => end_running(regs, outcome),
+        Some(Err(outcome)) => end_running(regs, outcome),
+        None => run_something(regs),
     }
 }
 
@@ -643,11 +524,12 @@ pub fn on_user_syscall(regs: &mut GuestRegisters) {
 /// the guest gets #UD at the instruction.
 pub fn on_compat_syscall(regs: &mut GuestRegisters) {
     regs.rip = regs.rip.wrapping_sub(SYSCALL_LEN);
-    match with_hv(|hv| bounce_exception(hv, regs, UD_VECTOR, 0, None)) {
-        Ok(()) => {
+    match with_running(|hv, v| bounce_exception(hv, v, regs, UD_VECTOR, 0, None)) {
+        Some(Ok(())) => {
             finish(regs);
         }
-        Err(outcome) => end_running(regs, outcome),
+        Some(Err(outcome)) => end_running(regs, outcome),
+        None => run_something(regs),
     }
 }
 

@@ -44,7 +44,7 @@ fn console(bytes: &[u8]) {
 
 /// Carries out a grant or device call of the running vCPU.
 pub fn carry_out(hv: &mut Hypervisor, call: Call) -> Result<u64, Error> {
-    let me = hv.loaded.expect("a vCPU is running");
+    let me = hv.loaded_here().expect("a vCPU is running");
     let (caller, vcpu) = (me.domain, me.vcpu as usize);
     match call {
         Call::GrantMap { ops, count } => grant_table::map(&mut hv.domains, caller, vcpu, &mut hv.machine, &mut hv.mem, ops, count),

@@ -1,11 +1,9 @@
 //! The `log` backend: every hypervisor message goes to the serial port as
 //! one line prefixed with `(veneer)`, so it stands apart from guest output.
 
-use core::fmt::Write;
-
 use log::{Level, LevelFilter, Log, Metadata, Record};
 
-use crate::arch::x86_64::serial::Serial;
+use crate::arch::x86_64::serial;
 
 struct SerialLogger;
 
@@ -23,8 +21,8 @@ impl Log for SerialLogger {
             Level::Warn => "warning: ",
             _ => "",
         };
-        // Serial output cannot fail.
-        let _ = writeln!(Serial, "(veneer) {level}{}", record.args());
+        // One piece, so lines of different CPUs do not interleave.
+        serial::write_fmt(format_args!("(veneer) {level}{}\n", record.args()));
     }
 
     fn flush(&self) {}

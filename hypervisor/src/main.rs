@@ -2,7 +2,8 @@
 //!
 //! Boot: `arch/x86_64/boot.S` enters long mode and calls [`boot_main`],
 //! which takes over the machine (memory, page tables, descriptor tables),
-//! builds the domains of the boot bundle and hands the CPU to them.
+//! brings up the other CPUs (`arch::x86_64::smp`), builds the domains of
+//! the boot bundle and hands the CPUs to them.
 #![no_std]
 #![no_main]
 
@@ -16,6 +17,7 @@ mod events;
 mod hypervisor;
 mod io;
 mod logger;
+mod pcpus;
 
 use core::ops::Range;
 
@@ -23,13 +25,12 @@ use veneer_core::addr::{Mfn, PAGE_SIZE};
 use veneer_core::frame_allocator::{find_free_run, FrameAllocator};
 
 use arch::x86_64::direct_map::{phys_to_virt, DirectMap};
-use arch::x86_64::{apic, clock, cpu, entry, fpu, gdt, idt, paging, pic, pvh, serial};
+use arch::x86_64::{apic, clock, cpu, entry, fpu, gdt, idt, paging, pic, pvh, serial, smp};
 use veneer_core::time::Clock;
 
 extern "C" {
     static __image_start_phys: u8;
     static __image_end_phys: u8;
-    static boot_stack_top: u8;
 }
 
 /// Frames below 1 MiB hold firmware data and the loader's structures.
@@ -71,6 +72,20 @@ extern "C" fn boot_main(start_info: u64) -> ! {
     // search takes the lowest), reserved below so nothing else uses it.
     unsafe { heap::init(phys_to_virt(heap.start.phys()), (heap_frames as usize) * PAGE_SIZE) };
     reserved[3] = heap;
+    // While the boot tables, which map the firmware's tables, are loaded.
+    let apic_ids = if boot.rsdp == 0 {
+        log::info!("smp: the loader gave no ACPI RSDP; running on the boot CPU alone");
+        alloc::vec::Vec::new()
+    } else {
+        // SAFETY: the boot tables are still loaded.
+        match unsafe { pvh::read_madt(boot.rsdp) } {
+            Ok(madt) => madt.apic_ids,
+            Err(e) => {
+                log::info!("smp: ACPI: {e}; running on the boot CPU alone");
+                alloc::vec::Vec::new()
+            }
+        }
+    };
     let mut frames = FrameAllocator::new(ram, &reserved);
     log::info!("frames: {} free after the image, boot bundle and heap", frames.free_count());
 
@@ -81,11 +96,13 @@ extern "C" fn boot_main(start_info: u64) -> ! {
     // maps every RAM region before anything reaches above that.
     let mut mem = unsafe { DirectMap::new(ram) };
     let tables = paging::init(ram, &[apic::XAPIC_PHYS], &mut frames, &mut mem);
-    // SAFETY: linker/boot.S symbol; only its address is used.
-    let stack_top = unsafe { &boot_stack_top as *const u8 as u64 };
-    let selectors = gdt::init(stack_top);
+    let cpus = apic_ids.len().clamp(1, smp::MAX_CPUS);
+    let stacks: alloc::vec::Vec<_> = (0..cpus).map(|i| tables.map_cpu_stacks(i, &mut frames, &mut mem)).collect();
+    // Boot goes on on boot.S's stack; the first guest entry moves to this
+    // CPU's own.
+    let selectors = gdt::init(&stacks[0]);
     idt::init();
-    entry::init(stack_top, selectors, features.smap, features.pcid);
+    entry::init(0, stacks[0].main_top, selectors, features.smap, features.pcid);
     log::info!(
         "cpu: xsave {} (xcr0 {:#x}), smep {}, smap {}, pcid {}, x2apic {}, tsc-deadline {}, invariant tsc {}; own page tables, GDT, TSS, IDT loaded",
         features.xsave, features.xcr0, features.smep, features.smap, features.pcid, features.x2apic, features.tsc_deadline, features.invariant_tsc
@@ -112,8 +129,12 @@ extern "C" fn boot_main(start_info: u64) -> ! {
         apic.timer_mode(),
         if features.tsc_deadline { "" } else { " (no TSC-deadline mode on this CPU)" },
     );
+    let overflow_test = boot.cmdline.split(' ').any(|w| w == "veneer.selftest=stack-overflow");
+    let aps = smp::ApStart { boot_apic_id: apic.id(), apic_ids: &apic_ids, stacks, hypervisor_l4: tables.l4, features, tsc_hz, overflow_test };
+    let online = smp::start_aps(aps, &mem);
+    log::info!("smp: {online} of {} CPUs online", apic_ids.len().max(1));
     let wallclock = (boot_seconds.saturating_sub(clock.ns(clock::rdtsc()) / 1_000_000_000), 0);
-    let mut hv = hypervisor::Hypervisor::new(frames, mem, tables, features, clock, wallclock);
+    let mut hv = hypervisor::Hypervisor::new(frames, mem, tables, features, clock, wallclock, online);
     boot_domains::build_all(bundle_bytes, &mut hv);
     hypervisor::start(hv)
 }

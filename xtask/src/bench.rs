@@ -188,7 +188,8 @@ struct Boot {
 fn boot(kernel: &Path, initrd: &Path, log: &Path) -> Result<Boot> {
     let _ = std::fs::remove_file(log);
     let start = Instant::now();
-    let mut child = Qemu::new(kernel, initrd).serial_to(log).pinned().spawn_quiet()?;
+    // One CPU, as the native kernel uses: both sides of a ratio run alone.
+    let mut child = Qemu::new(kernel, initrd).serial_to(log).pinned().cpus(1).spawn_quiet()?;
     let deadline = start + qemu::boot_timeout();
     let mut entry = None;
     let status = loop {
@@ -214,9 +215,18 @@ fn boot(kernel: &Path, initrd: &Path, log: &Path) -> Result<Boot> {
     Ok(Boot { guest: "", lines, entry: entry.ok_or_else(|| format!("no `bench entered` line (log {})", log.display()))?, tsc_mhz: tsc_mhz(&text) })
 }
 
-/// Parses `bench <metric> median=<n> min=<n> max=<n> unit=cycles`.
+/// Strips the `(dN) ` prefix Veneer puts before a domain's console line.
+fn domain_text(line: &str) -> &str {
+    line.strip_prefix("(d")
+        .and_then(|rest| rest.split_once(") "))
+        .filter(|(id, _)| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
+        .map_or(line, |(_, text)| text)
+}
+
+/// Parses `bench <metric> median=<n> min=<n> max=<n> unit=cycles`, as the
+/// native kernel prints it or a Veneer guest (behind its domain prefix).
 fn parse_line(line: &str) -> Option<(String, [u64; 3])> {
-    let mut words = line.trim_end().strip_prefix("bench ")?.split(' ');
+    let mut words = domain_text(line.trim_end()).strip_prefix("bench ")?.split(' ');
     let metric = words.next()?.to_string();
     let mut v = [None; 3];
     for w in words {
@@ -469,8 +479,10 @@ mod tests {
     #[test]
     fn parses_result_lines() {
         assert_eq!(parse_line("bench x median=5 min=4 max=9 unit=cycles"), Some(("x".into(), [5, 4, 9])));
+        assert_eq!(parse_line("(d1) bench x median=5 min=4 max=9 unit=cycles"), Some(("x".into(), [5, 4, 9])));
         assert_eq!(parse_line("bench x median=5 unit=cycles"), None);
         assert_eq!(parse_line("(veneer) bench x median=5 min=4 max=9"), None);
+        assert_eq!(parse_line("(dx) bench x median=5 min=4 max=9"), None);
     }
 
     #[test]

@@ -79,7 +79,7 @@ pub fn select_accel(probe_kernel: &Path, probe_initrd: &Path) -> Accel {
 
 fn probe_kvm(kernel: &Path, initrd: &Path) -> bool {
     let mut c = Command::new("qemu-system-x86_64");
-    c.args(base_args(Accel::Kvm, "128M"));
+    c.args(base_args(Accel::Kvm, "128M", 1));
     c.args(["-display", "none", "-serial", "null", "-monitor", "none", "-kernel"]).arg(kernel).arg("-initrd").arg(initrd);
     let Ok(mut child) = c.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn() else { return false };
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -96,14 +96,18 @@ fn probe_kvm(kernel: &Path, initrd: &Path) -> bool {
     }
 }
 
+/// CPUs a machine has unless its user says otherwise: more than one, so
+/// every boot runs the hypervisor's SMP paths.
+pub const DEFAULT_CPUS: u32 = 2;
+
 /// Machine, CPU and exit-device arguments shared by every boot.
-fn base_args(accel: Accel, memory: &str) -> Vec<String> {
+fn base_args(accel: Accel, memory: &str, cpus: u32) -> Vec<String> {
     let cpu = match accel {
         // QEMU 7.2 cannot set ARCH_CAPABILITIES on newer host kernels.
         Accel::Kvm => "-accel kvm -cpu host,arch-capabilities=off",
         Accel::Tcg => "-accel tcg -cpu max",
     };
-    format!("{cpu} -machine q35 -m {memory} -smp 1 -no-reboot -device isa-debug-exit,iobase=0xf4,iosize=0x04")
+    format!("{cpu} -machine q35 -m {memory} -smp {cpus} -no-reboot -device isa-debug-exit,iobase=0xf4,iosize=0x04")
         .split(' ')
         .map(String::from)
         .collect()
@@ -118,6 +122,8 @@ pub struct Qemu {
     append: Option<String>,
     /// Run QEMU on one CPU of its own (benchmarks).
     pinned: bool,
+    /// CPUs of the machine (`-smp`).
+    cpus: u32,
 }
 
 enum Serial {
@@ -127,7 +133,12 @@ enum Serial {
 
 impl Qemu {
     pub fn new(kernel: &Path, initrd: &Path) -> Qemu {
-        Qemu { kernel: kernel.into(), initrd: initrd.into(), serial: Serial::Terminal, memory: "512M", append: None, pinned: false }
+        Qemu { kernel: kernel.into(), initrd: initrd.into(), serial: Serial::Terminal, memory: "512M", append: None, pinned: false, cpus: DEFAULT_CPUS }
+    }
+
+    /// A machine with `cpus` CPUs.
+    pub fn cpus(self, cpus: u32) -> Qemu {
+        Qemu { cpus, ..self }
     }
 
     pub fn interactive(self) -> Qemu {
@@ -138,8 +149,9 @@ impl Qemu {
         Qemu { serial: Serial::File(log.into()), ..self }
     }
 
-    /// Pins QEMU (and so its single vCPU thread) to the last CPU, away from
-    /// the harness, where `taskset` exists and there is more than one CPU.
+    /// Pins QEMU (and so the vCPU thread of a one-CPU machine) to the last
+    /// CPU, away from the harness, where `taskset` exists and there is more
+    /// than one CPU.
     pub fn pinned(self) -> Qemu {
         Qemu { pinned: true, ..self }
     }
@@ -150,7 +162,7 @@ impl Qemu {
 
     pub fn args(&self) -> Vec<String> {
         let accel = if kvm_usable() { Accel::Kvm } else { Accel::Tcg };
-        let mut a = base_args(accel, self.memory);
+        let mut a = base_args(accel, self.memory, self.cpus);
         let mut push = |s: &str| a.extend(s.split(' ').map(String::from));
         match &self.serial {
             Serial::Terminal => push("-display none -serial mon:stdio"),

@@ -6,6 +6,7 @@ use core::fmt;
 
 use hypercall_abi::memory::memory_consts::INVALID_FRAME;
 
+use crate::console::ConsoleLines;
 use crate::event_channel::EventChannels;
 use crate::vcpu::{BounceError, IretError, Vcpu};
 
@@ -148,6 +149,8 @@ pub struct Domain {
     /// Its grant table, the grants of it others use, and its own grant
     /// mappings of others' frames.
     pub grants: GrantTable,
+    /// Its vCPUs' partial console lines.
+    pub console: ConsoleLines,
 }
 
 impl Domain {

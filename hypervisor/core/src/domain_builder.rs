@@ -23,6 +23,7 @@ use hypercall_abi::version::AbiVersion;
 
 use crate::addr::{range_is_guest, Mfn, HYPERVISOR_L4_SLOTS, PAGE_SIZE};
 use crate::domain::{Domain, DomainId};
+use crate::console::ConsoleLines;
 use crate::event_channel::{EventChannels, Privileges};
 use crate::elf_image::GuestImage;
 use crate::frame_table::{HypervisorSlots, PageType};
@@ -233,6 +234,7 @@ pub fn build(spec: &DomainSpec<'_>, machine: &mut MachineMemory, mem: &mut impl 
             .collect(),
         events: EventChannels::new(spec.vcpus, Privileges::default()),
         grants: crate::grant_table::GrantTable::new(),
+        console: ConsoleLines::new(spec.id.0, spec.vcpus),
     })
 }
 

@@ -60,8 +60,15 @@
 //! flush epoch, bumped every time a full flush is requested, and remembers
 //! in which epoch each frame last lost a reference from an entry; such a
 //! frame is *stale* until the epoch moves on. A type change or release of a
-//! stale frame requests a full flush, which the hypervisor carries out
-//! before the guest runs again ([`FrameTable::take_flush`]).
+//! stale frame flushes every TLB: those of the other CPUs at once, through
+//! the hypervisor's [`RemoteFlush`], before the frame takes its new type
+//! (a vCPU running elsewhere could otherwise write through a stale
+//! writable translation into a table being validated), and this CPU's
+//! before its guest runs again ([`FrameTable::take_flush`]). The guest's
+//! own flush requests name vCPUs instead (a mask, [`Flush::vcpus`]): the
+//! hypervisor reaches the CPUs they run on before the call returns, and
+//! those requests leave the epoch alone, since they do not reach every
+//! TLB.
 
 use hypercall_abi::Error;
 
@@ -158,13 +165,29 @@ impl FrameInfo {
     };
 }
 
-/// TLB work the hypervisor owes the running domain before it runs again.
+/// vCPUs of one domain, as a mask (bit n: vCPU n).
+pub type VcpuMask = u64;
+
+/// Flushes the TLBs of every other CPU that may hold a guest translation,
+/// returning once they are done. The hypervisor provides it; with one CPU
+/// (and in host tests) there is nothing to do.
+pub type RemoteFlush = fn();
+
+fn no_other_cpus() {}
+
+/// TLB work the hypervisor owes before guests run again: on this CPU
+/// (`here`) and on the CPUs where the calling domain's vCPUs in `vcpus`
+/// are loaded.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Flush {
     /// Flush every non-global translation.
     pub full: bool,
     nr_pages: usize,
     pages: [u64; Flush::MAX_PAGES],
+    /// This CPU must do the work, whatever vCPU it runs.
+    pub here: bool,
+    /// The calling domain's vCPUs whose TLBs the work is for.
+    pub vcpus: VcpuMask,
 }
 
 impl Flush {
@@ -182,6 +205,11 @@ impl Flush {
 
     pub fn is_empty(&self) -> bool {
         !self.full && self.nr_pages == 0
+    }
+
+    /// Whether the work reaches vCPU `vcpu` of the calling domain.
+    pub fn reaches(&self, vcpu: u32) -> bool {
+        !self.is_empty() && (self.here || vcpu < 64 && self.vcpus & (1 << vcpu) != 0)
     }
 }
 
@@ -217,6 +245,7 @@ pub struct FrameTable {
     frame_mask: u64,
     epoch: u32,
     flush: Flush,
+    remote_flush: RemoteFlush,
 }
 
 const A_D: u64 = PteFlags::ACCESSED.bits() | PteFlags::DIRTY.bits();
@@ -238,7 +267,13 @@ impl FrameTable {
             frame_mask: ADDR_MASK & width_mask,
             epoch: 0,
             flush: Flush::default(),
+            remote_flush: no_other_cpus,
         }
+    }
+
+    /// Sets how the other CPUs' TLBs are flushed (once they can run guests).
+    pub fn set_remote_flush(&mut self, f: RemoteFlush) {
+        self.remote_flush = f;
     }
 
     /// One past the highest frame the table covers.
@@ -292,27 +327,32 @@ impl FrameTable {
 
     // ---- TLB epochs ----------------------------------------------------
 
+    /// Flushes every TLB (M10): the other CPUs' now, this one's before its
+    /// guest runs again. Sound because nothing the hypervisor does
+    /// meanwhile goes through guest mappings.
     fn request_full_flush(&mut self) {
+        (self.remote_flush)();
         self.flush.full = true;
-        // Sound because the flush happens before the guest runs again, and
-        // nothing the hypervisor does meanwhile goes through guest mappings.
+        self.flush.here = true;
         self.epoch = self.epoch.wrapping_add(1);
     }
 
-    /// Asks for a full flush of the running domain's TLB (a guest request,
-    /// or a new base pointer).
-    pub fn flush_all(&mut self) {
-        self.request_full_flush();
+    /// Asks for a full flush of the TLBs of the calling domain's `vcpus`
+    /// (a guest request, or a new base pointer).
+    pub fn flush_all(&mut self, vcpus: VcpuMask) {
+        self.flush.full = true;
+        self.flush.vcpus |= vcpus;
     }
 
-    /// Asks for the translation of `va` to be invalidated.
-    pub fn flush_page(&mut self, va: u64) {
+    /// Asks for the translation of `va` to be invalidated on `vcpus`.
+    pub fn flush_page(&mut self, vcpus: VcpuMask, va: u64) {
         let f = &mut self.flush;
+        f.vcpus |= vcpus;
         if f.full {
             return;
         }
         if f.nr_pages == Flush::MAX_PAGES {
-            self.request_full_flush();
+            f.full = true;
         } else {
             f.pages[f.nr_pages] = va;
             f.nr_pages += 1;
@@ -361,9 +401,15 @@ impl FrameTable {
             f.type_count = f.type_count.checked_add(1).ok_or(Error::Busy)?;
             return Ok(());
         }
+        let prev = f.prev_type;
+        if self.is_stale(mfn) && ty != prev {
+            // Before the frame takes the type, and before validation reads
+            // it: no CPU may still reach it through an old translation.
+            self.request_full_flush();
+        }
         // Take the type before validating, so an entry of the table that
         // names the table itself sees it as what it is becoming.
-        let prev = f.prev_type;
+        let f = self.at(mfn);
         f.ty = ty;
         f.type_count = 1;
         if let Some(level) = ty.table_level() {
@@ -373,9 +419,6 @@ impl FrameTable {
                 f.type_count = 0;
                 return Err(e);
             }
-        }
-        if self.is_stale(mfn) && ty != prev {
-            self.request_full_flush();
         }
         Ok(())
     }
@@ -1081,26 +1124,60 @@ pub(crate) mod tests {
         t.update_entry(D1, Mfn(30), 1, 0, false, &mut mem).unwrap();
         assert_eq!(t.give_back(D1, Mfn(38)), Ok(()));
         assert!(t.take_flush().full, "freed while a translation may survive");
-        t.flush_all();
+        t.update_entry(D1, Mfn(30), 2, e(39, P), false, &mut mem).unwrap();
+        t.update_entry(D1, Mfn(30), 2, 0, false, &mut mem).unwrap();
+        t.flush_all(1);
         t.take_flush();
         assert_eq!(t.give_back(D1, Mfn(39)), Ok(()));
-        assert!(t.take_flush().is_empty());
+        let f = t.take_flush();
+        assert!(f.full && f.here, "a guest's flush reaches only its vCPUs: the frame is still stale");
+    }
+
+    thread_local! {
+        static REMOTE_FLUSHES: core::cell::Cell<u32> = const { core::cell::Cell::new(0) };
+    }
+
+    fn count_remote_flush() {
+        REMOTE_FLUSHES.with(|c| c.set(c.get() + 1));
+    }
+
+    #[test]
+    fn other_cpus_are_flushed_before_a_stale_frame_changes_type() {
+        let (mut t, mut mem) = setup();
+        t.set_remote_flush(count_remote_flush);
+        tree(&mut t, &mut mem);
+        let before = REMOTE_FLUSHES.with(|c| c.get());
+        t.update_entry(D1, Mfn(23), 0, 0, false, &mut mem).unwrap();
+        assert_eq!(REMOTE_FLUSHES.with(|c| c.get()), before, "dropping a mapping flushes nothing");
+        // A validation that fails still flushed first: the flush comes
+        // before the frame is read as a table.
+        mem.write_u64(Mfn(30), 0, e(22, P | RW));
+        assert_eq!(t.pin(D1, Mfn(30), 1, &mut mem), Err(Error::Invalid));
+        assert_eq!(REMOTE_FLUSHES.with(|c| c.get()), before + 1);
+        mem.write_u64(Mfn(30), 0, 0);
+        t.pin(D1, Mfn(30), 1, &mut mem).unwrap();
+        assert_eq!(REMOTE_FLUSHES.with(|c| c.get()), before + 1, "the first flush ended the staleness");
+        let f = t.take_flush();
+        assert!(f.full && f.here && f.reaches(7));
     }
 
     #[test]
     fn flush_requests_merge() {
         let (mut t, _) = setup();
         for i in 0..Flush::MAX_PAGES as u64 {
-            t.flush_page(i << 12);
+            t.flush_page(1 << (i % 2), i << 12);
         }
         let f = t.take_flush();
         assert_eq!(f.pages().len(), Flush::MAX_PAGES);
+        assert_eq!(f.vcpus, 0b11);
+        assert!(f.reaches(0) && f.reaches(1) && !f.reaches(2) && !f.here);
         for i in 0..=Flush::MAX_PAGES as u64 {
-            t.flush_page(i << 12);
+            t.flush_page(4, i << 12);
         }
         let f = t.take_flush();
-        assert!(f.full && f.pages().is_empty());
+        assert!(f.full && f.pages().is_empty() && f.vcpus == 4);
         assert!(t.take_flush().is_empty());
+        assert!(!Flush::default().reaches(0), "no work reaches nobody");
     }
 
     #[test]
@@ -1313,7 +1390,7 @@ pub(crate) mod tests {
                     }
                     Op::GiveBack { dom, frame } => t.give_back(d(dom), Mfn(u64::from(frame))),
                     Op::Flush => {
-                        t.flush_all();
+                        t.flush_all(1);
                         Ok(())
                     }
                 };

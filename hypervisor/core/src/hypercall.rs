@@ -371,8 +371,8 @@ pub fn handle<M: PhysMemory>(regs: &mut GuestRegisters, dom: &mut Domain, vcpu: 
             space.copy_to(mem, info, &bytes).map(|()| 0)
         }
         Call::ConsoleWrite { buf, len } => {
-            let console = &mut hv.console;
-            space.read_chunks(mem, buf, len, |bytes| console(bytes)).map(|()| len as u64)
+            let (console, lines) = (&mut hv.console, &mut dom.console);
+            space.read_chunks(mem, buf, len, |bytes| lines.write(vcpu, bytes, *console)).map(|()| len as u64)
         }
         Call::SetTrapTable { table, count } => read_trap_table(&dom.vcpus[vcpu], table, count, mem).map(|entries| {
             for (slot, entry) in dom.vcpus[vcpu].traps.iter_mut().zip(entries) {
@@ -509,12 +509,16 @@ mod tests {
     #[test]
     fn console_write_copies_exactly_len_bytes() {
         let mut t = T::new();
-        t.write(T::DATA, b"hello world");
+        t.write(T::DATA, b"hello world\n");
         assert_eq!(t.call(1, [T::DATA, 5, 0, 0, 0, 0]), Disposition::Return(5));
-        assert_eq!(t.console, b"hello");
+        assert!(t.console.is_empty(), "a line goes out whole, once complete");
+        assert_eq!(t.call(1, [T::DATA + 5, 7, 0, 0, 0, 0]), Disposition::Return(7));
+        assert_eq!(t.console, format!("({}) hello world\n", t.dom.id).as_bytes());
         assert_eq!(t.call(1, [T::END - 3, 3, 0, 0, 0, 0]), Disposition::Return(3), "the last mapped bytes are readable");
         assert_eq!(t.call(1, [T::DATA, 0, 0, 0, 0, 0]), Disposition::Return(0));
-        assert_eq!(t.console.len(), 8);
+        let mut rest = Vec::new();
+        t.dom.console.flush(&mut |l| rest.extend_from_slice(l));
+        assert_eq!(rest.len(), format!("({}) ", t.dom.id).len() + 3 + 1);
     }
 
     #[test]

@@ -11,9 +11,11 @@
 
 extern crate alloc;
 
+pub mod acpi;
 pub mod addr;
 pub mod bundle;
 pub mod config;
+pub mod console;
 pub mod device;
 pub mod domain;
 pub mod domain_builder;

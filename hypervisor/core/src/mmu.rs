@@ -41,8 +41,7 @@ fn u32_at(bytes: &[u8], offset: usize) -> u32 {
     u32::from_le_bytes(bytes[offset..offset + 4].try_into().expect("4 bytes"))
 }
 
-/// The vCPUs a TLB flush must reach, as a mask (bit n: vCPU n).
-pub type VcpuMask = u64;
+pub use crate::frame_table::VcpuMask;
 
 /// Every vCPU of `dom`.
 pub fn all_vcpus(dom: &Domain) -> VcpuMask {
@@ -67,19 +66,18 @@ pub enum VaFlush {
     Page(VcpuMask),
 }
 
-// A domain's vCPUs share the one CPU Veneer runs on, and a vCPU coming
-// onto it loads its address spaces afresh (both PCIDs flushed), so a flush
-// for any of them is done here, on the CPU, and reaches the others when they
-// next run.
+// The hypervisor carries a flush out on the CPUs where the named vCPUs
+// are loaded; a vCPU coming onto a CPU later loads its address spaces
+// afresh (both PCIDs flushed), so one not loaded anywhere needs nothing.
 fn flush_all_on(frames: &mut FrameTable, vcpus: VcpuMask) {
     if vcpus != 0 {
-        frames.flush_all();
+        frames.flush_all(vcpus);
     }
 }
 
 fn flush_page_on(frames: &mut FrameTable, vcpus: VcpuMask, va: u64) {
     if vcpus != 0 {
-        frames.flush_page(va);
+        frames.flush_page(vcpus, va);
     }
 }
 
@@ -276,9 +274,10 @@ fn apply_mmuext<M: PhysMemory>(dom: &mut Domain, vcpu: usize, machine: &mut Mach
             frames.acquire_base(dom.id, new)?;
             let old = dom.vcpus[vcpu].replace_kernel_base(new);
             frames.release_base(old, mem);
-            // The hypervisor loads the new base before the guest runs; the
-            // load flushes the old address space's translations.
-            frames.flush_all();
+            // The hypervisor loads the new base before the guest runs; with
+            // PCIDs the load keeps the old space's translations, so they
+            // are flushed.
+            frames.flush_all(1 << vcpu);
             Ok(())
         }
         NewUserBaseptr => {

@@ -9,6 +9,22 @@
 //! after blocking gets its `vruntime` raised to at least the queue's least
 //! minus half a slice: it runs soon (good for event latency) but cannot
 //! bank the time it slept to starve the others later.
+//!
+//! Across CPUs: a new vCPU joins the queue with the fewest vCPUs; a vCPU
+//! that wakes while its CPU is busy moves to an idle CPU if there is one;
+//! and a CPU that picks pulls a waiting vCPU from the longest queue when
+//! that queue holds at least two more runnable vCPUs than its own (which
+//! covers an idle CPU taking work from one with a vCPU waiting). So no CPU
+//! idles while a vCPU waits for another, and queue lengths stay within one
+//! of each other among vCPUs that keep running. A moved vCPU keeps its
+//! place relative to its queue: its `vruntime` is shifted by the
+//! difference of the two queues' least.
+//!
+//! A vCPU is *resident* on the CPU whose registers hold its state: from
+//! the decision that picks it there until the next decision there. Only a
+//! vCPU that is resident nowhere changes queue, so one that went to sleep
+//! on another CPU (or was taken offline by another vCPU) is never picked
+//! elsewhere before its own CPU has saved it.
 
 use alloc::collections::BTreeMap;
 use alloc::vec;
@@ -35,6 +51,12 @@ struct Entity {
     state_entry: u64,
 }
 
+impl Entity {
+    fn is_runnable(&self) -> bool {
+        matches!(self.state, RunstateState::Running | RunstateState::Runnable)
+    }
+}
+
 /// What a CPU does next.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Decision {
@@ -46,15 +68,17 @@ pub struct Decision {
 
 pub struct Scheduler {
     entities: BTreeMap<VcpuRef, Entity>,
+    /// The vCPU resident on each CPU (see the module comment).
     current: Vec<Option<VcpuRef>>,
     /// Whether a CPU should pick again at its next chance (a vCPU woke
-    /// that should run before the current one).
+    /// that should run before the current one, or the current one slept).
     resched: Vec<bool>,
     pub slice_ns: u64,
 }
 
 impl Scheduler {
     pub fn new(pcpus: usize, slice_ns: u64) -> Scheduler {
+        assert!(pcpus > 0, "at least one CPU");
         Scheduler { entities: BTreeMap::new(), current: vec![None; pcpus], resched: vec![false; pcpus], slice_ns }
     }
 
@@ -73,13 +97,15 @@ impl Scheduler {
         self.entities.insert(v, Entity { state: RunstateState::Offline, vruntime, pcpu, started: now, time: [0; 4], state_entry: now });
     }
 
-    /// Forgets every vCPU of `domain`; returns the CPUs that ran one.
+    /// Forgets every vCPU of `domain`; returns the CPUs it was resident on
+    /// (they must pick again).
     pub fn remove_domain(&mut self, domain: u32) -> Vec<usize> {
         self.entities.retain(|v, _| v.domain != domain);
         let mut freed = Vec::new();
         for (p, cur) in self.current.iter_mut().enumerate() {
             if cur.is_some_and(|v| v.domain == domain) {
                 *cur = None;
+                self.resched[p] = true;
                 freed.push(p);
             }
         }
@@ -90,10 +116,12 @@ impl Scheduler {
         self.entities.get(&v).map(|e| e.state)
     }
 
+    /// The CPU whose queue `v` is in.
     pub fn pcpu_of(&self, v: VcpuRef) -> Option<usize> {
         self.entities.get(&v).map(|e| e.pcpu)
     }
 
+    /// The vCPU resident on `pcpu`.
     pub fn current(&self, pcpu: usize) -> Option<VcpuRef> {
         self.current[pcpu]
     }
@@ -120,10 +148,20 @@ impl Scheduler {
     fn min_vruntime(&self, pcpu: usize, now: u64) -> u64 {
         self.entities
             .values()
-            .filter(|e| e.pcpu == pcpu && matches!(e.state, RunstateState::Running | RunstateState::Runnable))
+            .filter(|e| e.pcpu == pcpu && e.is_runnable())
             .map(|e| Self::effective(e, now))
             .min()
             .unwrap_or_else(|| self.entities.values().filter(|e| e.pcpu == pcpu).map(|e| e.vruntime).max().unwrap_or(0))
+    }
+
+    /// Runnable (or running) vCPUs in `pcpu`'s queue.
+    fn load(&self, pcpu: usize) -> usize {
+        self.entities.values().filter(|e| e.pcpu == pcpu && e.is_runnable()).count()
+    }
+
+    /// Whether `pcpu` runs nothing and has nothing waiting.
+    fn is_idle(&self, pcpu: usize) -> bool {
+        self.current[pcpu].is_none() && self.load(pcpu) == 0
     }
 
     fn set_state(e: &mut Entity, state: RunstateState, now: u64) {
@@ -132,23 +170,42 @@ impl Scheduler {
         e.state_entry = now;
     }
 
-    /// Makes a blocked or offline vCPU runnable. Returns its CPU if that CPU
-    /// should pick again (it idles, or the vCPU is owed time before the one
-    /// running).
+    /// Moves `v`, resident nowhere, to `to`'s queue, keeping its place
+    /// relative to the least `vruntime` of each queue.
+    fn migrate(&mut self, v: VcpuRef, to: usize, now: u64) {
+        let from = self.entities[&v].pcpu;
+        debug_assert!(self.current.iter().all(|c| *c != Some(v)), "{v:?} moves while resident");
+        let (from_min, to_min) = (self.min_vruntime(from, now), self.min_vruntime(to, now));
+        let e = self.entities.get_mut(&v).expect("a known vCPU");
+        e.vruntime = e.vruntime.saturating_sub(from_min).saturating_add(to_min);
+        e.pcpu = to;
+    }
+
+    /// Makes a blocked or offline vCPU runnable. Returns the CPU that
+    /// should pick again (it idles, or the vCPU is owed time before the
+    /// one running there), if any. A vCPU whose CPU is busy moves to an
+    /// idle CPU if there is one.
     pub fn wake(&mut self, v: VcpuRef, now: u64) -> Option<usize> {
-        let floor = {
-            let pcpu = self.entities.get(&v)?.pcpu;
-            self.min_vruntime(pcpu, now).saturating_sub(self.slice_ns / 2)
-        };
-        let e = self.entities.get_mut(&v)?;
+        let e = self.entities.get(&v)?;
         if !matches!(e.state, RunstateState::Blocked | RunstateState::Offline) {
             return None;
         }
+        let home = e.pcpu;
+        let resident = self.current[home] == Some(v);
+        if !resident && self.current[home].is_some() {
+            if let Some(idle) = (0..self.pcpus()).find(|&p| self.is_idle(p)) {
+                self.migrate(v, idle, now);
+            }
+        }
+        let pcpu = self.entities[&v].pcpu;
+        let floor = self.min_vruntime(pcpu, now).saturating_sub(self.slice_ns / 2);
+        let e = self.entities.get_mut(&v).expect("checked above");
         e.vruntime = e.vruntime.max(floor);
         Self::set_state(e, RunstateState::Runnable, now);
-        let (pcpu, vruntime) = (e.pcpu, e.vruntime);
+        let vruntime = e.vruntime;
         let preempt = match self.current[pcpu] {
             None => true,
+            Some(cur) if cur == v => true,
             Some(cur) => vruntime < Self::effective(&self.entities[&cur], now),
         };
         if preempt {
@@ -160,19 +217,21 @@ impl Scheduler {
     }
 
     /// Takes a vCPU out of the run queue until `wake` (`Blocked`) or for
-    /// good until brought up again (`Offline`).
-    pub fn sleep(&mut self, v: VcpuRef, state: RunstateState, now: u64) {
+    /// good until brought up again (`Offline`). Returns the CPU it is
+    /// resident on, which must pick again.
+    pub fn sleep(&mut self, v: VcpuRef, state: RunstateState, now: u64) -> Option<usize> {
         debug_assert!(matches!(state, RunstateState::Blocked | RunstateState::Offline));
-        let Some(e) = self.entities.get_mut(&v) else { return };
+        let e = self.entities.get_mut(&v)?;
         if e.state == RunstateState::Running {
             e.vruntime += now.saturating_sub(e.started);
         }
         Self::set_state(e, state, now);
         let pcpu = e.pcpu;
         if self.current[pcpu] == Some(v) {
-            self.current[pcpu] = None;
             self.resched[pcpu] = true;
+            return Some(pcpu);
         }
+        None
     }
 
     /// Whether `pcpu` should pick again now.
@@ -180,32 +239,74 @@ impl Scheduler {
         self.resched[pcpu]
     }
 
-    /// Asks `pcpu` to pick again at its next chance (`sched_yield`).
-    pub fn request_resched(&mut self, pcpu: usize) {
+    /// `sched_yield` of `v`, running: it goes behind every other runnable
+    /// vCPU of its queue (its `vruntime` raised to theirs, so the next pick
+    /// is another), and its CPU picks again.
+    pub fn yield_now(&mut self, v: VcpuRef, now: u64) {
+        let Some(e) = self.entities.get(&v) else { return };
+        let pcpu = e.pcpu;
+        let others = self
+            .entities
+            .iter()
+            .filter(|(u, e)| **u != v && e.pcpu == pcpu && e.is_runnable())
+            .map(|(_, e)| Self::effective(e, now))
+            .max();
+        let e = self.entities.get_mut(&v).expect("checked above");
+        if let Some(last) = others {
+            e.vruntime = e.vruntime.max(last.saturating_sub(now.saturating_sub(e.started)));
+        }
         self.resched[pcpu] = true;
     }
 
-    /// Charges the running vCPU for its time and picks the next: the
-    /// runnable vCPU with the least `vruntime` (on a tie, another before the
-    /// current one, so equals take turns).
+    /// Pulls one waiting vCPU into `pcpu`'s queue from the longest queue,
+    /// if that one holds at least two more runnable vCPUs.
+    fn balance(&mut self, pcpu: usize, now: u64) {
+        let mine = self.load(pcpu);
+        let Some(busiest) = (0..self.pcpus()).filter(|&p| p != pcpu).max_by_key(|&p| (self.load(p), core::cmp::Reverse(p))) else {
+            return;
+        };
+        if self.load(busiest) < mine + 2 {
+            return;
+        }
+        let resident = self.current[busiest];
+        let waiting = self
+            .entities
+            .iter()
+            .filter(|(v, e)| e.pcpu == busiest && e.state == RunstateState::Runnable && Some(**v) != resident)
+            .min_by_key(|(v, e)| (e.vruntime, **v))
+            .map(|(v, _)| *v);
+        if let Some(v) = waiting {
+            self.migrate(v, pcpu, now);
+        }
+    }
+
+    /// Charges the resident vCPU for its time and picks the next: the
+    /// runnable vCPU of the queue (after balancing) with the least
+    /// `vruntime` (on a tie, another before the current one, so equals
+    /// take turns).
     pub fn schedule(&mut self, pcpu: usize, now: u64) -> Decision {
         self.resched[pcpu] = false;
-        if let Some(cur) = self.current[pcpu] {
-            let e = self.entities.get_mut(&cur).expect("the current vCPU is known");
-            e.vruntime += now.saturating_sub(e.started);
-            e.started = now;
-        }
         let current = self.current[pcpu];
+        if let Some(cur) = current {
+            let e = self.entities.get_mut(&cur).expect("the resident vCPU is known");
+            if e.state == RunstateState::Running {
+                e.vruntime += now.saturating_sub(e.started);
+                e.started = now;
+            }
+        }
+        self.balance(pcpu, now);
         let next = self
             .entities
             .iter()
-            .filter(|(_, e)| e.pcpu == pcpu && matches!(e.state, RunstateState::Running | RunstateState::Runnable))
+            .filter(|(_, e)| e.pcpu == pcpu && e.is_runnable())
             .min_by_key(|(v, e)| (e.vruntime, Some(**v) == current, **v))
             .map(|(v, _)| *v);
         if let Some(cur) = current {
             if next != Some(cur) {
                 let e = self.entities.get_mut(&cur).expect("known");
-                Self::set_state(e, RunstateState::Runnable, now);
+                if e.state == RunstateState::Running {
+                    Self::set_state(e, RunstateState::Runnable, now);
+                }
             }
         }
         self.current[pcpu] = next;
@@ -284,6 +385,33 @@ mod tests {
     }
 
     #[test]
+    fn a_yield_lets_every_other_runnable_vcpu_go_first() {
+        let mut s = runnable(3);
+        let first = s.schedule(0, 0).next.unwrap();
+        // The others have run longer, but a yield still puts them first.
+        let mut now = 0;
+        for _ in 0..2 {
+            let d = s.schedule(0, now);
+            now += SLICE;
+            if d.next == Some(first) {
+                now += SLICE;
+            }
+        }
+        let cur = s.schedule(0, now).next.unwrap();
+        s.yield_now(cur, now + 10);
+        assert!(s.needs_resched(0));
+        let next = s.schedule(0, now + 10).next.unwrap();
+        assert_ne!(next, cur, "a yield gives the CPU away when another vCPU is runnable");
+        s.yield_now(next, now + 20);
+        let third = s.schedule(0, now + 20).next.unwrap();
+        assert!(third != next && third != cur, "then the third runs: {third:?}");
+        let mut alone = runnable(1);
+        let only = alone.schedule(0, 0).next.unwrap();
+        alone.yield_now(only, 5);
+        assert_eq!(alone.schedule(0, 5).next, Some(only), "alone, it goes on");
+    }
+
+    #[test]
     fn a_long_sleeper_cannot_bank_its_sleep() {
         let mut s = runnable(2);
         s.schedule(0, 0);
@@ -322,6 +450,149 @@ mod tests {
         }
         let on = |p| (1..=4).filter(|&d| s.pcpu_of(v(d)) == Some(p)).count();
         assert_eq!((on(0), on(1)), (2, 2));
+    }
+
+    #[test]
+    fn a_cpu_with_nothing_to_run_takes_a_waiting_vcpu() {
+        let mut s = Scheduler::new(2, SLICE);
+        for d in 1..=3 {
+            s.add(v(d), 0);
+            s.wake(v(d), 0);
+        }
+        // d1 and d3 queue on CPU 0, d2 on CPU 1.
+        assert_eq!((s.pcpu_of(v(1)), s.pcpu_of(v(2)), s.pcpu_of(v(3))), (Some(0), Some(1), Some(0)));
+        assert_eq!(s.schedule(0, 0).next, Some(v(1)));
+        assert_eq!(s.schedule(1, 0).next, Some(v(2)));
+        assert_eq!(s.sleep(v(2), RunstateState::Blocked, 100), Some(1), "its CPU must pick again");
+        assert_eq!(s.schedule(1, 100).next, Some(v(3)), "CPU 1 pulls the vCPU waiting on CPU 0");
+        assert_eq!(s.pcpu_of(v(3)), Some(1));
+        assert_eq!(s.schedule(0, 200).next, Some(v(1)));
+    }
+
+    #[test]
+    fn a_vcpu_woken_while_its_cpu_is_busy_moves_to_an_idle_one() {
+        let mut s = Scheduler::new(2, SLICE);
+        for d in 1..=3 {
+            s.add(v(d), 0);
+        }
+        s.wake(v(1), 0);
+        assert_eq!(s.schedule(0, 0).next, Some(v(1)));
+        assert_eq!(s.schedule(1, 0).next, None);
+        assert_eq!(s.wake(v(3), 50), Some(1), "CPU 0 is busy, CPU 1 idles");
+        assert_eq!(s.pcpu_of(v(3)), Some(1));
+        assert_eq!(s.schedule(1, 50).next, Some(v(3)));
+    }
+
+    #[test]
+    fn a_vcpu_asleep_but_resident_is_not_picked_elsewhere() {
+        let mut s = Scheduler::new(2, SLICE);
+        for d in 1..=2 {
+            s.add(v(d), 0);
+        }
+        // d1 on CPU 0 runs, then goes offline from another vCPU's call; CPU
+        // 0 has not yet saved it when it is woken again.
+        s.wake(v(1), 0);
+        assert_eq!(s.schedule(0, 0).next, Some(v(1)));
+        assert_eq!(s.sleep(v(1), RunstateState::Offline, 10), Some(0));
+        assert_eq!(s.current(0), Some(v(1)), "still resident until CPU 0 picks");
+        assert_eq!(s.schedule(1, 10).next, None, "CPU 1 cannot take it");
+        assert_eq!(s.wake(v(1), 20), Some(0), "it stays where its state is");
+        assert_eq!(s.pcpu_of(v(1)), Some(0));
+        assert_eq!(s.schedule(0, 20).next, Some(v(1)));
+    }
+
+    /// Every CPU picks once, in order.
+    fn round(s: &mut Scheduler, now: u64) -> Vec<Option<VcpuRef>> {
+        (0..s.pcpus()).map(|p| s.schedule(p, now).next).collect()
+    }
+
+    fn check_residency(s: &Scheduler) -> Result<(), TestCaseError> {
+        for p in 0..s.pcpus() {
+            if let Some(cur) = s.current(p) {
+                prop_assert_eq!(s.pcpu_of(cur), Some(p), "{:?} resident on CPU {} but queued elsewhere", cur, p);
+            }
+        }
+        Ok(())
+    }
+
+    proptest! {
+        /// Under any mix of wakes, sleeps and picks on any CPU, a vCPU is
+        /// resident on at most one CPU, the one whose queue it is in; and
+        /// after every CPU has picked, no CPU idles while a runnable vCPU
+        /// waits.
+        #[test]
+        fn no_cpu_idles_while_a_vcpu_waits(
+            cpus in 1usize..5,
+            n in 1u32..9,
+            ops in proptest::collection::vec((0u8..3, 0u32..9, 0usize..5), 1..200),
+        ) {
+            let mut s = Scheduler::new(cpus, SLICE);
+            for d in 1..=n {
+                s.add(v(d), 0);
+            }
+            let mut now = 0;
+            for (op, d, p) in ops {
+                now += 1000;
+                let target = v(d % n + 1);
+                match op {
+                    0 => { s.wake(target, now); }
+                    1 => { s.sleep(target, RunstateState::Blocked, now); }
+                    _ => { s.schedule(p % cpus, now); }
+                }
+                check_residency(&s)?;
+            }
+            let picks = round(&mut s, now + 1);
+            check_residency(&s)?;
+            if picks.iter().any(Option::is_none) {
+                let runnable = (1..=n).filter(|&d| matches!(s.state(v(d)), Some(RunstateState::Running | RunstateState::Runnable))).count();
+                let resident = picks.iter().flatten().count();
+                prop_assert_eq!(runnable, resident, "a CPU idles while a vCPU waits: {:?}", picks);
+            }
+        }
+
+        /// Spinners on several CPUs end up in queues whose lengths differ by
+        /// at most one, and when they divide evenly each gets the same share
+        /// of the machine, within two slices.
+        #[test]
+        fn spinners_spread_and_share_the_machine(
+            cpus in 2usize..5,
+            per_cpu in 1u32..4,
+            extra in 0u32..4,
+            steps in proptest::collection::vec(1u64..=SLICE, 50..150),
+        ) {
+            let n = cpus as u32 * per_cpu + extra % cpus as u32;
+            let mut s = Scheduler::new(cpus, SLICE);
+            // All on CPU 0's queue at first: the worst start.
+            for d in 1..=n {
+                s.add(v(d), 0);
+                let home = s.pcpu_of(v(d)).unwrap();
+                if home != 0 {
+                    s.migrate(v(d), 0, 0);
+                }
+                s.wake(v(d), 0);
+            }
+            let mut now = 0;
+            for _ in 0..n {
+                round(&mut s, now);
+                now += SLICE;
+            }
+            let loads: Vec<usize> = (0..cpus).map(|p| s.load(p)).collect();
+            let (max, min) = (*loads.iter().max().unwrap(), *loads.iter().min().unwrap());
+            prop_assert!(max - min <= 1, "queue lengths {:?}", loads);
+            if extra % cpus as u32 == 0 {
+                let mut ran = vec![0u64; n as usize + 1];
+                for step in steps {
+                    let picks = round(&mut s, now);
+                    for cur in picks.into_iter().flatten() {
+                        ran[cur.domain as usize] += step;
+                    }
+                    now += step;
+                }
+                let max = ran[1..].iter().max().unwrap();
+                let min = ran[1..].iter().min().unwrap();
+                prop_assert!(max - min <= 2 * SLICE, "{:?}", ran);
+            }
+        }
     }
 
     proptest! {

@@ -228,6 +228,9 @@ pub struct Vcpu {
     /// FS base and the running mode's GS base while off the CPU.
     pub fs_base: u64,
     pub active_gs_base: u64,
+    /// The data segment selectors (DS, ES, FS, GS) while off the CPU: the
+    /// hypervisor never loads them, so guest code finds what it left.
+    pub selectors: [u16; 4],
     /// `timer_set`: system time at which the timer VIRQ fires; 0: none.
     pub timer_deadline: u64,
     /// `sched_poll` in progress: the ports watched and the deadline (0:
@@ -367,6 +370,7 @@ impl Vcpu {
             fpu: FpuArea::default(),
             fs_base: 0,
             active_gs_base: 0,
+            selectors: [0; 4],
             timer_deadline: 0,
             poll: None,
             initialised: id == 0,
@@ -450,6 +454,7 @@ impl Vcpu {
         self.fpu = FpuArea::default();
         self.fs_base = ctx.fs_base;
         self.active_gs_base = ctx.gs_base_kernel;
+        self.selectors = [0; 4];
         self.timer_deadline = 0;
         self.poll = None;
         self.initialised = true;

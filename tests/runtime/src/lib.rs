@@ -19,8 +19,10 @@ pub mod note;
 pub mod print;
 pub mod rand;
 pub mod ring;
+pub mod smp;
 pub mod trap;
 pub mod vectors;
+pub mod whole;
 
 pub use hypercall_abi;
 pub use hypercall_abi::start_info::StartInfo;
@@ -177,6 +179,30 @@ macro_rules! expect_lines {
         #[used]
         #[link_section = ".veneer.lines"]
         static VENEER_LINES: [u8; $lines.len()] = *$lines;
+    };
+}
+
+/// Asks the conformance runner for a machine with this many CPUs (a
+/// decimal string); the default is `qemu::DEFAULT_CPUS` (2). One CPU makes
+/// the domains of a test share it.
+#[macro_export]
+macro_rules! host_cpus {
+    ($n:literal) => {
+        #[used]
+        #[link_section = ".veneer.host_cpus"]
+        static VENEER_HOST_CPUS: [u8; $n.len()] = *$n;
+    };
+}
+
+/// Tells the conformance runner how many `whole` lines (`whole <c> ` and
+/// then a run of `<c>`) the run prints in all, every domain included; it
+/// checks each came out intact.
+#[macro_export]
+macro_rules! whole_lines {
+    ($n:literal) => {
+        #[used]
+        #[link_section = ".veneer.whole_lines"]
+        static VENEER_WHOLE_LINES: [u8; $n.len()] = *$n;
     };
 }
 

@@ -78,6 +78,12 @@ pub fn update_va_mapping(va: u64, entry: u64, flags: u64) -> Result<u64, Error> 
     result(hypercall4(Hypercall::UpdateVaMapping.number(), va, entry, flags, 0))
 }
 
+/// `update_va_mapping(va, entry, flags, vcpu_mask)`: the flush reaches the
+/// vCPUs of the mask (`MULTI`) or every vCPU (`ALL`).
+pub fn update_va_mapping_multi(va: u64, entry: u64, flags: u64, vcpu_mask: u64) -> Result<u64, Error> {
+    result(hypercall4(Hypercall::UpdateVaMapping.number(), va, entry, flags, vcpu_mask))
+}
+
 /// `memory_map` into `buf`; the number of entries written.
 pub fn memory_map(buf: &mut [MemoryMapEntry]) -> Result<u64, Error> {
     result(hypercall2(Hypercall::MemoryMap.number(), buf.as_mut_ptr() as u64, buf.len() as u64))

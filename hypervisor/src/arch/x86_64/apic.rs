@@ -1,6 +1,7 @@
 //! The local APIC: the one interrupt source Veneer uses. Its timer is
 //! programmed one-shot for the next deadline of the CPU (the earliest vCPU
-//! timer or the end of the time slice).
+//! timer or the end of the time slice); its ICR sends the IPIs between
+//! CPUs (reschedule, TLB shootdown) and starts the other CPUs.
 //!
 //! Where the CPU has them, the APIC is driven as an x2APIC (MSRs) and its
 //! timer in TSC-deadline mode, which takes the deadline as a TSC value.
@@ -17,6 +18,11 @@ use super::direct_map::phys_to_virt;
 
 /// Vector of the APIC timer.
 pub const TIMER_VECTOR: u8 = 0xf0;
+/// Vector of the IPI that makes a CPU pick again (a vCPU woke for it).
+pub const RESCHED_VECTOR: u8 = 0xf1;
+/// Vector of the IPI that makes a CPU serve requests (TLB flushes) without
+/// the hypervisor lock.
+pub const WORK_VECTOR: u8 = 0xf2;
 /// Vector of spurious interrupts (the low four bits must be ones).
 pub const SPURIOUS_VECTOR: u8 = 0xff;
 
@@ -32,6 +38,8 @@ const REG_ID: u32 = 0x20;
 const REG_TPR: u32 = 0x80;
 const REG_EOI: u32 = 0xb0;
 const REG_SVR: u32 = 0xf0;
+const REG_ICR_LOW: u32 = 0x300;
+const REG_ICR_HIGH: u32 = 0x310;
 const REG_LVT_TIMER: u32 = 0x320;
 const REG_LVT_LINT0: u32 = 0x350;
 const REG_LVT_LINT1: u32 = 0x360;
@@ -45,6 +53,12 @@ const LVT_TSC_DEADLINE: u32 = 0b10 << 17;
 const SVR_ENABLE: u32 = 1 << 8;
 /// Divide configuration 0b1011: divide by 1.
 const DIVIDE_BY_1: u32 = 0b1011;
+/// ICR: delivery modes (fixed is 0), level assert, and the xAPIC's
+/// delivery status (an IPI still being sent).
+const ICR_INIT: u32 = 0b101 << 8;
+const ICR_STARTUP: u32 = 0b110 << 8;
+const ICR_ASSERT: u32 = 1 << 14;
+const ICR_PENDING: u32 = 1 << 12;
 
 #[derive(Clone, Copy, Debug)]
 enum Access {
@@ -102,6 +116,39 @@ impl LocalApic {
         }
     }
 
+    /// Sends an IPI: `low` is the ICR's low word (vector, delivery mode),
+    /// to the CPU whose APIC id is `dest` (physical destination).
+    fn send(&self, dest: u32, low: u32) {
+        match self.access {
+            // SAFETY: the x2APIC ICR is one 64-bit MSR, destination in the
+            // high half; writing it sends the IPI this module composed.
+            Access::X2apic => unsafe { Msr::new(0x800 + REG_ICR_LOW / 16).write(u64::from(dest) << 32 | u64::from(low)) },
+            Access::Mmio(_) => {
+                while self.read(REG_ICR_LOW) & ICR_PENDING != 0 {
+                    core::hint::spin_loop();
+                }
+                // The write of the low word sends it.
+                self.write(REG_ICR_HIGH, dest << 24);
+                self.write(REG_ICR_LOW, low);
+            }
+        }
+    }
+
+    /// Interrupts CPU `dest` with `vector`.
+    pub fn send_ipi(&self, dest: u32, vector: u8) {
+        self.send(dest, ICR_ASSERT | u32::from(vector));
+    }
+
+    /// Resets CPU `dest` into its wait for a STARTUP IPI.
+    pub fn send_init(&self, dest: u32) {
+        self.send(dest, ICR_INIT | ICR_ASSERT);
+    }
+
+    /// Starts CPU `dest` in real mode at page `page` (address `page << 12`).
+    pub fn send_startup(&self, dest: u32, page: u8) {
+        self.send(dest, ICR_STARTUP | ICR_ASSERT | u32::from(page));
+    }
+
     /// Interrupts this CPU once at TSC `deadline` (at once if it has
     /// passed), replacing any earlier setting.
     pub fn arm(&self, deadline: u64) {
@@ -136,44 +183,71 @@ impl LocalApic {
     }
 }
 
-/// Enables this CPU's local APIC with every interrupt source masked but
+/// Enables the boot CPU's local APIC with every interrupt source masked but
 /// its timer; `tsc_hz` calibrates the count-down timer when TSC-deadline
 /// mode is missing. The xAPIC page must be mapped at its direct-map address.
 pub fn init(f: &Features, tsc_hz: u64) -> &'static LocalApic {
     APIC.call_once(|| {
         let access = if f.x2apic { Access::X2apic } else { Access::Mmio(phys_to_virt(XAPIC_PHYS)) };
+        let mut apic = LocalApic { access, timer: TimerMode::TscDeadline };
+        apic.enable();
+        if !f.tsc_deadline {
+            apic.write(REG_TIMER_DIVIDE, DIVIDE_BY_1);
+            apic.write(REG_LVT_TIMER, LVT_MASKED | u32::from(TIMER_VECTOR));
+            apic.write(REG_TIMER_INITIAL, u32::MAX);
+            let hz = clock::down_counter_hz(|| apic.read(REG_TIMER_CURRENT));
+            apic.write(REG_TIMER_INITIAL, 0);
+            apic.timer = TimerMode::OneShot { hz, tsc_hz };
+        }
+        apic.start_timer();
+        apic
+    })
+}
+
+/// Enables this CPU's local APIC (an AP) as `init` did the boot CPU's, with
+/// the boot CPU's calibration: every CPU's APIC timer runs at the same rate.
+pub fn init_this_cpu() {
+    let apic = local();
+    apic.enable();
+    apic.start_timer();
+}
+
+impl LocalApic {
+    /// Enables the APIC (in x2APIC mode where present) with the timer and
+    /// every other source masked.
+    fn enable(&self) {
         let mut base_msr = Msr::new(IA32_APIC_BASE);
         // SAFETY: enabling the APIC (and x2APIC mode where present) at the
         // base the firmware set; nothing is routed to it until the LVT
         // entries below are written.
         unsafe {
             let base = base_msr.read();
-            let mode = if f.x2apic { APIC_BASE_X2APIC } else { 0 };
+            let mode = if matches!(self.access, Access::X2apic) { APIC_BASE_X2APIC } else { 0 };
             base_msr.write(base | APIC_BASE_ENABLE | mode);
         }
-        let mut apic = LocalApic { access, timer: TimerMode::TscDeadline };
-        apic.write(REG_TPR, 0);
-        apic.write(REG_LVT_LINT0, LVT_MASKED);
-        apic.write(REG_LVT_LINT1, LVT_MASKED);
-        apic.write(REG_LVT_ERROR, LVT_MASKED);
-        apic.write(REG_SVR, SVR_ENABLE | u32::from(SPURIOUS_VECTOR));
-        if f.tsc_deadline {
-            apic.write(REG_LVT_TIMER, LVT_TSC_DEADLINE | u32::from(TIMER_VECTOR));
-        } else {
-            apic.write(REG_TIMER_DIVIDE, DIVIDE_BY_1);
-            apic.write(REG_LVT_TIMER, LVT_MASKED | u32::from(TIMER_VECTOR));
-            apic.write(REG_TIMER_INITIAL, u32::MAX);
-            let hz = clock::down_counter_hz(|| apic.read(REG_TIMER_CURRENT));
-            apic.write(REG_TIMER_INITIAL, 0);
-            // One-shot mode (bits 17-18 zero), unmasked.
-            apic.write(REG_LVT_TIMER, u32::from(TIMER_VECTOR));
-            apic.timer = TimerMode::OneShot { hz, tsc_hz };
+        self.write(REG_TPR, 0);
+        self.write(REG_LVT_TIMER, LVT_MASKED | u32::from(TIMER_VECTOR));
+        self.write(REG_LVT_LINT0, LVT_MASKED);
+        self.write(REG_LVT_LINT1, LVT_MASKED);
+        self.write(REG_LVT_ERROR, LVT_MASKED);
+        self.write(REG_SVR, SVR_ENABLE | u32::from(SPURIOUS_VECTOR));
+    }
+
+    /// Unmasks the timer in its mode, not armed.
+    fn start_timer(&self) {
+        match self.timer {
+            TimerMode::TscDeadline => self.write(REG_LVT_TIMER, LVT_TSC_DEADLINE | u32::from(TIMER_VECTOR)),
+            TimerMode::OneShot { .. } => {
+                self.write(REG_TIMER_DIVIDE, DIVIDE_BY_1);
+                // One-shot mode (bits 17-18 zero), unmasked.
+                self.write(REG_LVT_TIMER, u32::from(TIMER_VECTOR));
+            }
         }
-        apic
-    })
+    }
 }
 
-/// This CPU's APIC, once `init` ran.
+/// This CPU's APIC, once `init` ran (every CPU's is reached the same way:
+/// the MMIO page or the MSRs address the APIC of the CPU using them).
 pub fn local() -> &'static LocalApic {
     APIC.get().expect("the local APIC is initialised at boot")
 }

@@ -77,6 +77,7 @@ boot_gdt_ptr:
     .long boot_gdt
 
     .balign 4096
+    .global boot_pml4               /* also the APs' way into long mode (trampoline.S) */
 boot_pml4:
     .quad boot_pdpt + PTE_P_W       /* slot 0: identity, for this code */
     .fill 261, 8, 0

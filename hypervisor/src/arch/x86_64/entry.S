@@ -266,11 +266,11 @@ exception_common:
     jmp     exit_iret
 
 /*
- * Interrupts (the APIC's). From a guest they build the same frame as
- * exceptions, and interrupt_entry may replace it (another vCPU's) before
- * exit_iret resumes it. In the hypervisor they arrive only while it idles
- * with interrupts on: the caller-saved registers are kept and the idle loop
- * resumes.
+ * Interrupts (the APIC's: the timer and IPIs from other CPUs). From a
+ * guest they build the same frame as exceptions, and interrupt_entry may
+ * replace it (another vCPU's) before exit_iret resumes it. In the
+ * hypervisor they arrive only while it idles with interrupts on: the
+ * caller-saved registers are kept and the idle loop resumes.
  */
 .macro INTERRUPT_STUB vector
     .balign 16
@@ -282,6 +282,8 @@ interrupt_stub_\vector:
 .endm
 
     INTERRUPT_STUB {TIMER_VECTOR}
+    INTERRUPT_STUB {RESCHED_VECTOR}
+    INTERRUPT_STUB {WORK_VECTOR}
     INTERRUPT_STUB {SPURIOUS_VECTOR}
 
 interrupt_common:

@@ -4,6 +4,7 @@
 
 use core::cell::UnsafeCell;
 use core::mem::{offset_of, size_of};
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use hypercall_abi::cpu::TrapFrame;
 use hypercall_abi::shared_info::VcpuInfo;
@@ -14,8 +15,9 @@ use x86_64::VirtAddr;
 
 use super::gdt::Selectors;
 use super::paging;
+use super::smp::MAX_CPUS;
 
-/// What entry.S finds through GS.
+/// What entry.S finds through GS: one block per CPU.
 #[repr(C)]
 pub struct PerCpu {
     /// Top of this CPU's hypervisor stack: every entry from a guest builds
@@ -23,14 +25,18 @@ pub struct PerCpu {
     stack_top: u64,
     /// The guest's rsp while the entry path has no register to hold it.
     scratch: u64,
-    /// The running vCPU's `EntryState`.
-    vcpu: u64,
+    /// The loaded vCPU's `EntryState`; 0 while none is (the CPU is in the
+    /// hypervisor's own address space then). Written by this CPU only,
+    /// read by others deciding whose TLB to flush.
+    vcpu: AtomicU64,
     /// 1 when SMAP is on: the fast path brackets its guest writes with
     /// `stac`/`clac` (which fault on CPUs without SMAP).
     smap: u64,
     /// Bits OR-ed into a kernel or user L4 address to make CR3 (PCIDs).
     cr3_kernel_bits: u64,
     cr3_user_bits: u64,
+    /// This CPU's index (0: the boot CPU).
+    index: usize,
 }
 
 const RFLAGS_IOPL: u64 = 3 << 12;
@@ -90,6 +96,8 @@ core::arch::global_asm!(
     USER_CS32 = const USER_CS32,
     USER_DS = const USER_DS,
     TIMER_VECTOR = const super::apic::TIMER_VECTOR,
+    RESCHED_VECTOR = const super::apic::RESCHED_VECTOR,
+    WORK_VECTOR = const super::apic::WORK_VECTOR,
     SPURIOUS_VECTOR = const super::apic::SPURIOUS_VECTOR,
     options(att_syntax),
 );
@@ -103,13 +111,22 @@ const _: () = assert!(size_of::<GuestRegisters>().is_multiple_of(16));
 const _: () = assert!(size_of::<TrapFrame>().is_multiple_of(16));
 
 struct PerCpuCell(UnsafeCell<PerCpu>);
-// SAFETY: one CPU runs Veneer today; the block is written by `init` before
-// any guest runs, by `set_running` between guest runs (with no entry path
-// active), and otherwise only read by entry.S on that CPU.
+// SAFETY: each block belongs to one CPU: written by `init` on that CPU
+// before it handles any entry, `scratch` then only by entry.S on that CPU;
+// `vcpu` is atomic, the one field other CPUs read.
 unsafe impl Sync for PerCpuCell {}
 
-static BSP: PerCpuCell =
-    PerCpuCell(UnsafeCell::new(PerCpu { stack_top: 0, scratch: 0, vcpu: 0, smap: 0, cr3_kernel_bits: 0, cr3_user_bits: 0 }));
+static PER_CPU: [PerCpuCell; MAX_CPUS] = [const {
+    PerCpuCell(UnsafeCell::new(PerCpu {
+        stack_top: 0,
+        scratch: 0,
+        vcpu: AtomicU64::new(0),
+        smap: 0,
+        cr3_kernel_bits: 0,
+        cr3_user_bits: 0,
+        index: 0,
+    }))
+}; MAX_CPUS];
 
 extern "C" {
     fn syscall_entry();
@@ -119,16 +136,27 @@ extern "C" {
     static bounce_frame_written: u8;
 }
 
-/// Points GS at the per-CPU block and routes `syscall` to `syscall_entry`.
-pub fn init(stack_top: u64, sel: Selectors, smap: bool, pcid: bool) {
+/// Points GS at CPU `index`'s block and routes `syscall` to
+/// `syscall_entry`. Called once on each CPU, before it runs guests.
+pub fn init(index: usize, stack_top: u64, sel: Selectors, smap: bool, pcid: bool) {
     assert_eq!(u64::from(sel.user_code.0), USER_CS64, "entry.S's USER_CS64");
     assert_eq!(u64::from(sel.user_data.0), USER_DS, "entry.S's USER_DS");
     let (cr3_kernel_bits, cr3_user_bits) = paging::guest_cr3_bits(pcid);
-    // SAFETY: no guest runs yet, so nothing else reads the block.
+    let block = PER_CPU[index].0.get();
+    // SAFETY: the block is this CPU's, which handles no entry yet, and no
+    // other CPU reads it but for the atomic `vcpu`, written here as zero.
     unsafe {
-        *BSP.0.get() = PerCpu { stack_top, scratch: 0, vcpu: 0, smap: u64::from(smap), cr3_kernel_bits, cr3_user_bits };
+        *block = PerCpu {
+            stack_top,
+            scratch: 0,
+            vcpu: AtomicU64::new(0),
+            smap: u64::from(smap),
+            cr3_kernel_bits,
+            cr3_user_bits,
+            index,
+        };
     }
-    GsBase::write(VirtAddr::new(BSP.0.get() as u64));
+    GsBase::write(VirtAddr::new(block as u64));
     KernelGsBase::write(VirtAddr::new(0));
     LStar::write(VirtAddr::new(syscall_entry as *const () as u64));
     const CSTAR: u32 = 0xc000_0083;
@@ -142,18 +170,71 @@ pub fn init(stack_top: u64, sel: Selectors, smap: bool, pcid: bool) {
     unsafe { Efer::update(|f| *f |= EferFlags::SYSTEM_CALL_EXTENSIONS) };
 }
 
-fn per_cpu() -> &'static PerCpu {
-    // SAFETY: the block is static and only written while no reference from
-    // here is alive (`init`, `set_running`).
-    unsafe { &*BSP.0.get() }
+/// This CPU's index: 0 for the boot CPU, then in the order the others
+/// came up.
+pub fn this_cpu() -> usize {
+    let index: usize;
+    // SAFETY: GS base is this CPU's block whenever Rust runs (entry.S's
+    // invariant, set up by `init`); the load reads its `index`.
+    unsafe { core::arch::asm!("mov {}, gs:[{off}]", out(reg) index, off = const offset_of!(PerCpu, index), options(nostack, readonly, preserves_flags)) };
+    index
 }
 
-/// Makes `entry` the running vCPU's state for entry.S. The caller keeps it
-/// alive and in place until another is set.
+fn block(cpu: usize) -> &'static PerCpu {
+    // SAFETY: after `init` only `scratch` (by entry.S on its own CPU) and
+    // the atomic `vcpu` change; no `&mut` to a block exists past `init`.
+    unsafe { &*PER_CPU[cpu].0.get() }
+}
+
+fn per_cpu() -> &'static PerCpu {
+    block(this_cpu())
+}
+
+/// Makes `entry` the loaded vCPU's state for entry.S (null: none is
+/// loaded). The caller keeps it alive and in place until another is set.
 pub fn set_running(entry: *mut EntryState) {
-    // SAFETY: called between guest runs on this CPU: no entry path reads
-    // the block meanwhile.
-    unsafe { (*BSP.0.get()).vcpu = entry as u64 };
+    per_cpu().vcpu.store(entry as u64, Ordering::SeqCst);
+}
+
+/// Whether CPU `cpu` has a vCPU loaded (so its TLB may hold guest
+/// translations).
+pub fn has_guest_loaded(cpu: usize) -> bool {
+    block(cpu).vcpu.load(Ordering::SeqCst) != 0
+}
+
+/// The data segment selectors (DS, ES, FS, GS) guest code left in the CPU:
+/// the hypervisor never changes them, so they are the loaded vCPU's.
+pub fn read_data_selectors() -> [u16; 4] {
+    let (ds, es, fs, gs): (u16, u16, u16, u16);
+    // SAFETY: reading segment registers has no side effect.
+    unsafe {
+        core::arch::asm!(
+            "mov {0:x}, ds", "mov {1:x}, es", "mov {2:x}, fs", "mov {3:x}, gs",
+            out(reg) ds, out(reg) es, out(reg) fs, out(reg) gs,
+            options(nomem, nostack, preserves_flags),
+        )
+    };
+    [ds, es, fs, gs]
+}
+
+/// Loads a vCPU's data segment selectors (DS, ES, FS, GS). Loading FS and
+/// GS also loads their bases from the descriptors: the caller sets the
+/// guest's FS base afterwards, and the hypervisor's GS base (this CPU's
+/// block) is put back here.
+pub fn load_data_selectors(sel: [u16; 4]) {
+    let block = per_cpu() as *const PerCpu as u64;
+    // SAFETY: each selector was read from the CPU while guest code ran
+    // with it (`read_data_selectors`), or is null; guests own no
+    // descriptors, so every one they can load stays loadable (SPEC 13.5),
+    // and ring 0 may load what ring 3 could.
+    unsafe {
+        core::arch::asm!(
+            "mov ds, {0:x}", "mov es, {1:x}", "mov fs, {2:x}", "mov gs, {3:x}",
+            in(reg) sel[0], in(reg) sel[1], in(reg) sel[2], in(reg) sel[3],
+            options(nostack, preserves_flags),
+        )
+    };
+    GsBase::write(VirtAddr::new(block));
 }
 
 /// The running guest's CPU state: the active GS base is parked in
@@ -217,19 +298,37 @@ fn in_bounce_frame_write(rip: u64) -> bool {
     (start..end).contains(&rip)
 }
 
+/// Acknowledges interrupt `vector` and serves what needs no lock; returns
+/// whether the hypervisor must look at what is due (the timer, a
+/// reschedule request).
+fn acknowledge(vector: u64) -> bool {
+    use super::apic::{SPURIOUS_VECTOR, WORK_VECTOR};
+    // A spurious interrupt is not in service: no EOI.
+    if vector == u64::from(SPURIOUS_VECTOR) {
+        return false;
+    }
+    super::apic::local().eoi();
+    if vector == u64::from(WORK_VECTOR) {
+        super::smp::serve_requests();
+        return false;
+    }
+    true
+}
+
 /// An interrupt while a guest ran: `frame` is the interrupted vCPU's, and
 /// what it holds on return is resumed.
 #[no_mangle]
 extern "C" fn interrupt_entry(frame: &mut GuestRegisters) {
-    super::apic::local().eoi();
-    crate::hypervisor::on_interrupt(frame);
+    if acknowledge(frame.vector) {
+        crate::hypervisor::on_interrupt(frame);
+    }
 }
 
-/// An interrupt while the hypervisor idled: acknowledged; the idle loop
-/// looks at what is due when it wakes.
+/// An interrupt while the hypervisor idled: acknowledged (a TLB flush
+/// request served); the idle loop looks at what is due when it wakes.
 #[no_mangle]
-extern "C" fn idle_interrupt_entry(_vector: u64) {
-    super::apic::local().eoi();
+extern "C" fn idle_interrupt_entry(vector: u64) {
+    acknowledge(vector);
 }
 
 /// Waits, interrupts on, for the next interrupt (the timer armed by the

@@ -15,7 +15,7 @@
 //! | `0x1028` | `FLAT_USER_CS64` (`0x102b`) |
 //! | `0x1030` | the TSS (two entries) |
 
-use core::cell::UnsafeCell;
+use alloc::boxed::Box;
 
 use hypercall_abi::cpu::selectors;
 use x86_64::instructions::segmentation::{Segment, CS, DS, ES, SS};
@@ -26,20 +26,12 @@ use x86_64::structures::tss::TaskStateSegment;
 use x86_64::structures::DescriptorTablePointer;
 use x86_64::{PrivilegeLevel, VirtAddr};
 
+use super::paging::CpuStacks;
+
 /// IST slots (1-based in the IDT, 0-based in the TSS).
 pub const IST_DOUBLE_FAULT: u16 = 0;
 pub const IST_NMI: u16 = 1;
 pub const IST_MACHINE_CHECK: u16 = 2;
-
-const IST_STACK_SIZE: usize = 16 * 1024;
-
-#[repr(C, align(16))]
-struct Stack(UnsafeCell<[u8; IST_STACK_SIZE]>);
-// SAFETY: only the CPU writes these stacks, when it delivers an exception
-// through the IST; Rust code takes nothing but their addresses.
-unsafe impl Sync for Stack {}
-
-static IST_STACKS: [Stack; 3] = [const { Stack(UnsafeCell::new([0; IST_STACK_SIZE])) }; 3];
 
 const GUEST_ENTRIES: usize = selectors::GDT_GUEST_ENTRIES as usize;
 const HYPERVISOR_CODE: usize = GUEST_ENTRIES;
@@ -61,19 +53,10 @@ const CODE32_DPL3: u64 = 0x00cf_fa00_0000_ffff;
 const DATA_DPL3: u64 = 0x00cf_f200_0000_ffff;
 const CODE64_DPL3: u64 = 0x00af_fa00_0000_ffff;
 
+/// A CPU's GDT: each CPU has its own, for its own TSS (whose descriptor
+/// the CPU marks busy when it loads it).
 #[repr(C, align(16))]
-struct Gdt(UnsafeCell<[u64; ENTRIES]>);
-// SAFETY: written once by `init` on the boot CPU before it is loaded; the
-// CPU alone writes it afterwards (the TSS busy bit).
-unsafe impl Sync for Gdt {}
-
-static GDT: Gdt = Gdt(UnsafeCell::new([0; ENTRIES]));
-
-struct TssCell(UnsafeCell<TaskStateSegment>);
-// SAFETY: as for the GDT: written by `init` before it is loaded.
-unsafe impl Sync for TssCell {}
-
-static TSS_CELL: TssCell = TssCell(UnsafeCell::new(TaskStateSegment::new()));
+struct Gdt([u64; ENTRIES]);
 
 pub struct Selectors {
     pub kernel_code: SegmentSelector,
@@ -87,16 +70,19 @@ fn selector(index: usize, rpl: PrivilegeLevel) -> SegmentSelector {
     SegmentSelector::new(index as u16, rpl)
 }
 
-/// Loads the GDT and TSS; `stack_top` is where the CPU lands on an exception
-/// from ring 3 (the same stack hypercalls use).
-pub fn init(stack_top: u64) -> Selectors {
-    // SAFETY: boot runs this once on the only CPU, before the GDT or TSS is
-    // loaded, so nothing else reads or writes them.
-    let (gdt, tss) = unsafe { (&mut *GDT.0.get(), &mut *TSS_CELL.0.get()) };
-    tss.privilege_stack_table[0] = VirtAddr::new(stack_top);
-    for (slot, stack) in IST_STACKS.iter().enumerate() {
-        tss.interrupt_stack_table[slot] = VirtAddr::new(stack.0.get() as u64 + IST_STACK_SIZE as u64);
+/// Builds this CPU's GDT and TSS and loads them: `stacks.main_top` is
+/// where the CPU lands on an exception from ring 3 (the stack hypercalls
+/// use too), and the IST stacks take the double fault, NMI and machine
+/// check. Called once per CPU.
+pub fn init(stacks: &CpuStacks) -> Selectors {
+    let mut tss = TaskStateSegment::new();
+    tss.privilege_stack_table[0] = VirtAddr::new(stacks.main_top);
+    for (slot, top) in stacks.ist_tops.iter().enumerate() {
+        tss.interrupt_stack_table[slot] = VirtAddr::new(*top);
     }
+    // Both live as long as the CPU runs: for the rest of the run.
+    let tss: &'static TaskStateSegment = Box::leak(Box::new(tss));
+    let gdt = &mut Box::leak(Box::new(Gdt([0; ENTRIES]))).0;
     gdt[HYPERVISOR_CODE] = CODE64_DPL0;
     gdt[HYPERVISOR_DATA] = DATA_DPL0;
     gdt[USER_CS32] = CODE32_DPL3;
@@ -115,9 +101,9 @@ pub fn init(stack_top: u64) -> Selectors {
         tss: selector(TSS, PrivilegeLevel::Ring0),
     };
     let pointer = DescriptorTablePointer { limit: (ENTRIES * 8 - 1) as u16, base: VirtAddr::new(gdt.as_ptr() as u64) };
-    // SAFETY: the table is static, complete, and its flat segments match
-    // those in use since boot; the selectors index it, and the TSS entry
-    // describes the static TSS.
+    // SAFETY: the table lives for the rest of the run, is complete, and
+    // its flat segments match those in use since boot; the selectors index
+    // it, and the TSS entry describes this CPU's TSS, which lives as long.
     unsafe {
         lgdt(&pointer);
         CS::set_reg(sel.kernel_code);

@@ -10,15 +10,21 @@ extern "C" {
     /// Addresses of the 32 exception stubs, by vector.
     static exception_stubs: [u64; 32];
     fn interrupt_stub_240();
+    fn interrupt_stub_241();
+    fn interrupt_stub_242();
     fn interrupt_stub_255();
 }
 
 const _: () = assert!(super::apic::TIMER_VECTOR == 240 && super::apic::SPURIOUS_VECTOR == 255);
+const _: () = assert!(super::apic::RESCHED_VECTOR == 241 && super::apic::WORK_VECTOR == 242);
 
+/// One IDT for every CPU: the handlers are the same everywhere, and the IST
+/// indices name each CPU's own stacks through its own TSS.
 static IDT: Once<InterruptDescriptorTable> = Once::new();
 
+/// Builds the IDT and loads it on the boot CPU.
 pub fn init() {
-    let idt = IDT.call_once(|| {
+    IDT.call_once(|| {
         // SAFETY: `exception_stubs` is a read-only table emitted by entry.S.
         let stubs = unsafe { &exception_stubs };
         let at = |v: usize| VirtAddr::new(stubs[v]);
@@ -56,9 +62,16 @@ pub fn init() {
             // The APIC's vectors: interrupt gates (IF off in the handler),
             // DPL 0, so a guest's `int n` to them is a #GP it gets bounced.
             idt[super::apic::TIMER_VECTOR].set_handler_addr(VirtAddr::new(interrupt_stub_240 as *const () as u64));
+            idt[super::apic::RESCHED_VECTOR].set_handler_addr(VirtAddr::new(interrupt_stub_241 as *const () as u64));
+            idt[super::apic::WORK_VECTOR].set_handler_addr(VirtAddr::new(interrupt_stub_242 as *const () as u64));
             idt[super::apic::SPURIOUS_VECTOR].set_handler_addr(VirtAddr::new(interrupt_stub_255 as *const () as u64));
         }
         idt
     });
-    idt.load();
+    load();
+}
+
+/// Loads the IDT `init` built on this CPU.
+pub fn load() {
+    IDT.get().expect("the boot CPU builds the IDT first").load();
 }

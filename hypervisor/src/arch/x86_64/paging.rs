@@ -7,6 +7,11 @@
 //!   nothing else lives in this slot;
 //! - slot 262: the direct map of RAM (`DIRECT_MAP_BASE` + physical), read-
 //!   write, never executable, supervisor-only;
+//! - slot 263: the CPUs' hypervisor stacks (`STACKS_BASE`), a window of
+//!   `STACK_WINDOW` per CPU holding its main stack and its three IST
+//!   stacks, each with an unmapped guard page below it, so an overflow
+//!   faults (and the double fault, on its own IST stack, reports it)
+//!   instead of running into other data;
 //! - slot 271: the image, at `IMAGE_OFFSET` + physical, with text read-only
 //!   and executable, rodata read-only, data and bss read-write,
 //!   supervisor-only.
@@ -90,6 +95,39 @@ impl Mapper<'_> {
     }
 }
 
+/// Where the per-CPU stacks are (slot 263).
+pub const STACKS_BASE: u64 = 0xffff_8380_0000_0000;
+/// Virtual space per CPU for its stacks and their guard pages.
+const STACK_WINDOW: u64 = 1 << 20;
+/// Pages of a CPU's main stack (every entry from a guest and all
+/// hypervisor work) and of each IST stack.
+const MAIN_STACK_PAGES: u64 = 16;
+const IST_STACK_PAGES: u64 = 4;
+/// IST stacks per CPU (double fault, NMI, machine check).
+pub const IST_STACKS: usize = 3;
+
+/// The tops of one CPU's stacks.
+#[derive(Clone, Copy, Debug)]
+pub struct CpuStacks {
+    pub main_top: u64,
+    pub ist_tops: [u64; IST_STACKS],
+}
+
+/// If `va` is a guard page of the stacks: which CPU's, and which stack it
+/// guards (0: main, 1-3: IST).
+pub fn stack_guard(va: u64) -> Option<(u64, usize)> {
+    let off = va.checked_sub(STACKS_BASE)?;
+    let (cpu, page) = (off / STACK_WINDOW, (off % STACK_WINDOW) / PAGE_SIZE as u64);
+    let mut first = 0;
+    for which in 0..=IST_STACKS {
+        if page == first {
+            return Some((cpu, which));
+        }
+        first += 1 + if which == 0 { MAIN_STACK_PAGES } else { IST_STACK_PAGES };
+    }
+    None
+}
+
 fn symbol(s: &u8) -> u64 {
     s as *const u8 as u64
 }
@@ -147,6 +185,27 @@ impl HypervisorTables {
         for (i, frame) in m2p.iter().enumerate() {
             m.map(M2P_VIRT_START + (i * PAGE_SIZE) as u64, frame.phys(), PAGE_SIZE as u64, leaf);
         }
+    }
+
+    /// Maps CPU `cpu`'s stacks in its window of slot 263: each stack's
+    /// frames above an unmapped guard page.
+    pub fn map_cpu_stacks(&self, cpu: usize, frames: &mut FrameAllocator, mem: &mut DirectMap) -> CpuStacks {
+        let mut m = Mapper { l4: self.l4, frames, mem, table_flags: SUPERVISOR_TABLE };
+        let data = PteFlags::PRESENT | PteFlags::WRITABLE | PteFlags::GLOBAL | PteFlags::NO_EXECUTE;
+        let mut va = STACKS_BASE + cpu as u64 * STACK_WINDOW;
+        let mut stack = |pages: u64| {
+            // The guard page stays unmapped.
+            va += PAGE_SIZE as u64;
+            for _ in 0..pages {
+                let frame = m.frames.alloc().expect("frames for the hypervisor's stacks");
+                m.map(va, frame.phys(), PAGE_SIZE as u64, data);
+                va += PAGE_SIZE as u64;
+            }
+            va
+        };
+        let main_top = stack(MAIN_STACK_PAGES);
+        let ist_tops = [(); IST_STACKS].map(|()| stack(IST_STACK_PAGES));
+        CpuStacks { main_top, ist_tops }
     }
 
     /// The entries every guest L4 carries in the hypervisor's slots.
@@ -239,3 +298,5 @@ pub fn flush(f: &Flush, pcid: bool) {
 
 const _: () = assert!(PAGE_SIZE == 4096);
 const _: () = assert!(M2P_SLOT == HYPERVISOR_L4_SLOTS.start);
+const _: () = assert!((STACKS_BASE >> 39) & 511 == 263);
+const _: () = assert!((MAIN_STACK_PAGES + 1 + IST_STACKS as u64 * (IST_STACK_PAGES + 1)) * PAGE_SIZE as u64 <= STACK_WINDOW);

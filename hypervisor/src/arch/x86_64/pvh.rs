@@ -3,6 +3,8 @@
 
 use core::ops::Range;
 
+use veneer_core::acpi::{self, AcpiError, Madt};
+
 use super::direct_map::phys_to_virt;
 
 const START_INFO_MAGIC: u32 = 0x336e_c578;
@@ -48,6 +50,8 @@ pub struct BootInfo {
     pub bundle: Option<Range<u64>>,
     /// The hypervisor's command line (QEMU's `-append`), if any.
     pub cmdline: &'static str,
+    /// Physical address of the ACPI RSDP; 0 if the loader gave none.
+    pub rsdp: u64,
 }
 
 pub enum PvhError {
@@ -80,7 +84,7 @@ pub unsafe fn read(addr: u64) -> Result<BootInfo, PvhError> {
     if si.version < 1 || si.memmap_entries == 0 {
         return Err(PvhError::NoMemoryMap);
     }
-    let mut info = BootInfo { ram: [const { 0..0 }; MAX_REGIONS], ram_count: 0, bundle: None, cmdline: "" };
+    let mut info = BootInfo { ram: [const { 0..0 }; MAX_REGIONS], ram_count: 0, bundle: None, cmdline: "", rsdp: si.rsdp_paddr };
     if si.cmdline_paddr != 0 {
         // SAFETY: the loader leaves a NUL-terminated string at
         // `cmdline_paddr`, in memory below 4 GiB that nothing reuses.
@@ -103,3 +107,26 @@ pub unsafe fn read(addr: u64) -> Result<BootInfo, PvhError> {
     }
     Ok(info)
 }
+
+/// The CPUs the firmware's ACPI MADT lists, from the RSDP at `rsdp`.
+///
+/// # Safety
+/// The boot tables must still be loaded: they map the first 4 GiB at the
+/// direct-map address, where the firmware keeps its ACPI tables (reads
+/// above 4 GiB are refused).
+pub unsafe fn read_madt(rsdp: u64) -> Result<Madt, AcpiError> {
+    let read = |at: u64, buf: &mut [u8]| {
+        if at.checked_add(buf.len() as u64).is_none_or(|end| end > BOOT_MAPPED) {
+            return false;
+        }
+        // SAFETY: the range lies in the first 4 GiB, mapped by the boot
+        // tables (the caller's contract); firmware tables are not written
+        // by anyone meanwhile.
+        unsafe { core::ptr::copy_nonoverlapping(phys_to_virt(at) as *const u8, buf.as_mut_ptr(), buf.len()) };
+        true
+    };
+    acpi::read_madt(rsdp, &read)
+}
+
+/// What the boot tables map at the direct-map address: the first 4 GiB.
+const BOOT_MAPPED: u64 = 1 << 32;

@@ -13,9 +13,7 @@ pub fn init() {
     PORT.lock().init();
 }
 
-/// Writes raw bytes, translating `\n` to `\r\n` as a terminal expects.
-pub fn write_bytes(bytes: &[u8]) {
-    let mut port = PORT.lock();
+fn send_all(port: &mut SerialPort, bytes: &[u8]) {
     for &b in bytes {
         if b == b'\n' {
             port.send(b'\r');
@@ -24,7 +22,27 @@ pub fn write_bytes(bytes: &[u8]) {
     }
 }
 
-/// A `core::fmt::Write` handle on the port.
+/// Writes raw bytes in one piece (no other CPU's output comes between
+/// them), translating `\n` to `\r\n` as a terminal expects.
+pub fn write_bytes(bytes: &[u8]) {
+    send_all(&mut PORT.lock(), bytes);
+}
+
+/// Writes formatted text in one piece.
+pub fn write_fmt(args: core::fmt::Arguments<'_>) {
+    struct Locked<'a>(&'a mut SerialPort);
+    impl core::fmt::Write for Locked<'_> {
+        fn write_str(&mut self, s: &str) -> core::fmt::Result {
+            send_all(self.0, s.as_bytes());
+            Ok(())
+        }
+    }
+    // Serial output cannot fail.
+    let _ = core::fmt::Write::write_fmt(&mut Locked(&mut PORT.lock()), args);
+}
+
+/// A `core::fmt::Write` handle on the port, for the last report of a
+/// failure (each piece is written on its own).
 pub struct Serial;
 
 impl core::fmt::Write for Serial {
@@ -37,8 +55,8 @@ impl core::fmt::Write for Serial {
 /// Frees the port for a last report, even if the failure struck while the
 /// port was held.
 pub fn take_over() {
-    // SAFETY: called only on the way to stopping the machine, on the one CPU
-    // Veneer runs; an interrupted writer never resumes, so at worst one
-    // character of its line is lost.
+    // SAFETY: called only on the way to stopping the machine; a writer this
+    // interrupts (on this CPU) never resumes, and one on another CPU at
+    // worst mixes a few characters into the report.
     unsafe { PORT.force_unlock() };
 }

@@ -1,4 +1,4 @@
-//! Two domains that never block share the CPU fairly (section 15): while
+//! Two domains that never block share one CPU fairly (section 15): while
 //! the peer `spinner` spins too, this domain gets between `MIN_SHARE` and
 //! `MAX_SHARE` percent of `WINDOW_NS` of guest time, and is never kept off
 //! the CPU for longer than `MAX_GAP_NS` (a spinning domain cannot starve
@@ -21,6 +21,7 @@ use veneer_guest::{check, event, println, StartInfo};
 veneer_guest::entry!(main);
 veneer_guest::expect!(b"pass");
 veneer_guest::peers!(b"spinner");
+veneer_guest::host_cpus!(b"1");
 
 const WINDOW_NS: u64 = 1_000_000_000;
 const WARMUP_NS: u64 = 200_000_000;

@@ -21,23 +21,25 @@ fn main(start: &StartInfo) -> ! {
     let mem = Memory::new(start);
     // The bootstrap tables on the way to IMAGE_BASE, level 4 down to 1.
     let tables: [u64; 4] = [4, 3, 2, 1].map(|level| mem.entry_maddr(IMAGE_BASE, level) >> 12);
-    // Entry 5 of each is free (the image is at index 0 of L2 and L1,
-    // 511 of the L4 and 510 of the L3).
+    // Entry 5 of each: free in the L4, L3 and L2 (the image is at index 0
+    // of L2 and L1, 511 of the L4 and 510 of the L3); in the L1 it maps the
+    // start-info page, which is put back after each attempt.
     for (i, &table) in tables.iter().enumerate() {
         let level = 4 - i;
         let slot = (table << 12) | (5 * 8);
+        let original = mem.read_entry(slot);
         for flags in [RO, RW] {
             let r = mmu::mmu_update(&[MmuUpdate::pt_update(slot, table << 12 | flags)]);
             if level == 1 && flags == RO {
                 // An L1 mapping itself read-only is a read-only mapping
                 // of a table, which is allowed.
                 check!(r == (1, Ok(0)), "L1 mapping itself read-only: {:?}", r);
-                check!(mmu::mmu_update(&[MmuUpdate::pt_update(slot, 0)]) == (1, Ok(0)), "undo");
+                check!(mmu::mmu_update(&[MmuUpdate::pt_update(slot, original)]) == (1, Ok(0)), "undo");
                 continue;
             }
             let want = if level == 1 { Error::Busy } else { Error::Invalid };
             check!(r == (0, Err(want)), "L{} naming itself ({:#x}): {:?}", level, flags, r);
-            check!(mem.read_entry(slot) == 0, "L{} entry changed", level);
+            check!(mem.read_entry(slot) == original, "L{} entry changed", level);
         }
         // Every other table, at the wrong level for this one.
         for (j, &other) in tables.iter().enumerate() {
