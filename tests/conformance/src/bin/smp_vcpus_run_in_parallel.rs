@@ -17,7 +17,9 @@ veneer_guest::vcpus!(b"4");
 veneer_guest::host_cpus!(b"4");
 
 const VCPUS: usize = 4;
-const SEE_RUNNING_NS: u64 = 3_000_000_000;
+/// A liveness bound, not a speed one: emulated CPUs on a busy host (TCG)
+/// may be slow to be scheduled.
+const SEE_RUNNING_NS: u64 = 60_000_000_000;
 
 static SPINS: [AtomicU64; VCPUS] = [const { AtomicU64::new(0) }; VCPUS];
 static mut RUNSTATE: [RunstateInfo; VCPUS] = [RunstateInfo { state: 0, version: 0, state_entry_time: 0, time: [0; 4] }; VCPUS];
