@@ -116,6 +116,26 @@ struct Case {
     expect: Expect,
 }
 
+impl Case {
+    /// A case of one domain running `kernel`, on the default machine.
+    fn new(name: &str, kernel: Option<Vec<u8>>, expect: Expect) -> Case {
+        Case {
+            name: name.into(),
+            peers: Vec::new(),
+            vcpus: 1,
+            devices: Vec::new(),
+            ramdisk: None,
+            lines: Vec::new(),
+            host_cpus: qemu::DEFAULT_CPUS,
+            whole_lines: None,
+            hypervisor_cmdline: None,
+            kernel,
+            kernel_name: None,
+            expect,
+        }
+    }
+}
+
 fn guest_cases(built: &Built) -> Result<Vec<Case>> {
     let dir = artifacts::root().join("tests/conformance/src/bin");
     let mut names: Vec<String> = std::fs::read_dir(&dir)
@@ -188,20 +208,7 @@ fn replace_bytes(image: &[u8], from: &[u8], to: &[u8]) -> Result<Vec<u8>> {
 /// builder with the reason given, and the witness still runs.
 fn broken_image_cases(built: &Built) -> Result<Vec<Case>> {
     let hello = bundle::read_guest(built, "hello")?;
-    let case = |name: &str, kernel: Vec<u8>, reason: &str| Case {
-        name: name.into(),
-        peers: Vec::new(),
-        vcpus: 1,
-        devices: Vec::new(),
-        ramdisk: None,
-        lines: Vec::new(),
-        host_cpus: qemu::DEFAULT_CPUS,
-        whole_lines: None,
-        hypervisor_cmdline: None,
-        kernel: Some(kernel),
-        kernel_name: None,
-        expect: Expect::Refused(reason.into()),
-    };
+    let case = |name: &str, kernel: Vec<u8>, reason: &str| Case::new(name, Some(kernel), Expect::Refused(reason.into()));
     Ok(vec![
         case("image_malformed_truncated", hello[..100].to_vec(), "malformed ELF"),
         case("image_malformed_not_elf", b"#!/bin/sh\necho not a kernel\n".repeat(8), "malformed ELF: bad magic"),
@@ -217,64 +224,34 @@ fn broken_image_cases(built: &Built) -> Result<Vec<Case>> {
         ),
         case("image_without_guest_note", replace_bytes(&hello, b"Veneer\0", b"Venees\0")?, "no Veneer guest note"),
         Case {
-            name: "bundle_missing_kernel".into(),
-            peers: Vec::new(),
-            vcpus: 1,
-            devices: Vec::new(),
-            ramdisk: None,
-            lines: Vec::new(),
-            host_cpus: qemu::DEFAULT_CPUS,
-            whole_lines: None,
-            hypervisor_cmdline: None,
-            kernel: None,
             kernel_name: Some("missing.elf".into()),
-            expect: Expect::Refused("kernel `missing.elf` is not in the boot bundle".into()),
-            },
+            ..Case::new("bundle_missing_kernel", None, Expect::Refused("kernel `missing.elf` is not in the boot bundle".into()))
+        },
         // A page fault in hypervisor context is reported with vector, error
         // code, RIP, CR2 and the registers, and the machine stops with the
         // hypervisor-failure status.
         Case {
-            name: "hypervisor_reports_its_own_fault".into(),
-            peers: Vec::new(),
-            vcpus: 1,
-            devices: Vec::new(),
-            ramdisk: None,
-            lines: Vec::new(),
-            host_cpus: qemu::DEFAULT_CPUS,
-            whole_lines: None,
             hypervisor_cmdline: Some("veneer.selftest=page-fault"),
-            kernel: Some(hello),
-            kernel_name: None,
-                expect: Expect::HypervisorFatal(
-                [
-                    "FATAL: #PF (vector 14) in hypervisor, error code 0x0",
-                    "cr2 0xffff840000000000",
-                    "rip 0xffff8780",
-                    "rax ",
-                    "r15 ",
-                ]
-                .map(String::from)
-                .to_vec(),
-            ),
+            ..Case::new(
+                "hypervisor_reports_its_own_fault",
+                Some(hello.clone()),
+                Expect::HypervisorFatal(
+                    ["FATAL: #PF (vector 14) in hypervisor, error code 0x0", "cr2 0xffff840000000000", "rip 0xffff8780", "rax ", "r15 "]
+                        .map(String::from)
+                        .to_vec(),
+                ),
+            )
         },
         // A hypervisor stack that overflows runs into its guard page; the
         // double fault that follows (on the CPU's own IST stack) is reported
         // as an overflow of that stack.
         Case {
-            name: "hypervisor_stack_overflow_hits_guard".into(),
-            peers: Vec::new(),
-            vcpus: 1,
-            devices: Vec::new(),
-            ramdisk: None,
-            lines: Vec::new(),
-            host_cpus: qemu::DEFAULT_CPUS,
-            whole_lines: None,
             hypervisor_cmdline: Some("veneer.selftest=stack-overflow"),
-            kernel: Some(bundle::read_guest(built, "hello")?),
-            kernel_name: None,
-            expect: Expect::HypervisorFatal(
-                ["FATAL: #DF (vector 8) in hypervisor", "stack overflow: CPU 1's main stack"].map(String::from).to_vec(),
-            ),
+            ..Case::new(
+                "hypervisor_stack_overflow_hits_guard",
+                Some(hello),
+                Expect::HypervisorFatal(["FATAL: #DF (vector 8) in hypervisor", "stack overflow: CPU 1's main stack"].map(String::from).to_vec()),
+            )
         },
     ])
 }
