@@ -29,23 +29,46 @@ struct Row {
     label: &'static str,
     native: &'static str,
     veneer: &'static str,
-    /// The guest that prints the Veneer metric.
+    /// The guest that prints the Veneer metric, and the guests booted
+    /// beside it (domains 2, ...: the other ends of its operation).
     guest: &'static str,
+    peers: &'static [&'static str],
+}
+
+const fn row(label: &'static str, native: &'static str, veneer: &'static str, guest: &'static str) -> Row {
+    Row { label, native, veneer, guest, peers: &[] }
 }
 
 const ROWS: &[Row] = &[
-    Row { label: "syscall / hypercall round trip", native: "native_syscall_round_trip", veneer: "hypercall_round_trip", guest: "perf_hypercall" },
-    Row { label: "guest-user syscall round trip", native: "native_syscall_round_trip", veneer: "user_syscall_round_trip", guest: "perf_user_syscall" },
-    Row { label: "PTE update, batch 1, per entry", native: "native_pte_write_1", veneer: "mmu_update_1", guest: "perf_mmu" },
-    Row { label: "PTE update, batch 16, per entry", native: "native_pte_write_16", veneer: "mmu_update_16", guest: "perf_mmu" },
-    Row { label: "PTE update, batch 512, per entry", native: "native_pte_write_512", veneer: "mmu_update_512", guest: "perf_mmu" },
-    Row { label: "full L1: pin vs native fill", native: "native_l1_fill", veneer: "pin_l1_full", guest: "perf_mmu" },
-    Row { label: "new base pointer vs mov cr3", native: "native_cr3_write", veneer: "new_baseptr", guest: "perf_mmu" },
+    row("syscall / hypercall round trip", "native_syscall_round_trip", "hypercall_round_trip", "perf_hypercall"),
+    row("guest-user syscall round trip", "native_syscall_round_trip", "user_syscall_round_trip", "perf_user_syscall"),
+    row("exception bounce round trip (user #UD)", "native_exception_round_trip", "exception_round_trip", "perf_exception"),
+    Row {
+        label: "event ping-pong between domains, round trip",
+        native: "native_ipi_ping_pong",
+        veneer: "event_ping_pong",
+        guest: "perf_event_ping",
+        peers: &["perf_event_pong"],
+    },
+    row("timer interrupt latency (deadline to handler)", "native_timer_latency", "timer_latency", "perf_timer"),
+    Row {
+        label: "vCPU context switch vs thread switch",
+        native: "native_context_switch",
+        veneer: "vcpu_context_switch",
+        guest: "perf_switch",
+        peers: &["perf_switch_peer"],
+    },
+    row("PTE update, batch 1, per entry", "native_pte_write_1", "mmu_update_1", "perf_mmu"),
+    row("PTE update, batch 16, per entry", "native_pte_write_16", "mmu_update_16", "perf_mmu"),
+    row("PTE update, batch 512, per entry", "native_pte_write_512", "mmu_update_512", "perf_mmu"),
+    row("full L1: pin vs native fill", "native_l1_fill", "pin_l1_full", "perf_mmu"),
+    row("new base pointer vs mov cr3", "native_cr3_write", "new_baseptr", "perf_mmu"),
 ];
 
-/// The Veneer guests the rows need, each booted once per run.
-fn guests() -> Vec<&'static str> {
-    let mut g: Vec<&str> = ROWS.iter().map(|r| r.guest).collect();
+/// The Veneer guests the rows need, with their peers, each booted once per
+/// run.
+fn guests() -> Vec<(&'static str, &'static [&'static str])> {
+    let mut g: Vec<_> = ROWS.iter().map(|r| (r.guest, r.peers)).collect();
     g.dedup();
     g
 }
@@ -284,9 +307,9 @@ pub fn run(runs: usize) -> Result<()> {
         b.guest = NATIVE_KERNEL;
         record(&b, Side::Native, run, &log)?;
         entries.push((Side::Native, run, b.entry));
-        for guest in guests() {
+        for (guest, peers) in guests() {
             let log = dir.join(format!("{guest}-{run}.log"));
-            let mut b = boot(&built.hypervisor, &bundle::single(&built, guest, "16M", "")?, &log).map_err(|e| format!("{guest}: {e}"))?;
+            let mut b = boot(&built.hypervisor, &bundle::with_peers(&built, guest, peers, "16M")?, &log).map_err(|e| format!("{guest}: {e}"))?;
             b.guest = guest;
             record(&b, Side::Veneer, run, &log)?;
             entries.push((Side::Veneer, run, b.entry));

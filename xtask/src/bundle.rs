@@ -71,3 +71,12 @@ pub fn single(built: &Built, guest: &str, memory: &str, cmdline: &str) -> Result
     d.cmdline = cmdline.into();
     write(guest, &[d])
 }
+
+/// A bundle with `guest` as domain 1 and `peers` as domains 2, ... .
+pub fn with_peers(built: &Built, guest: &str, peers: &[&str], memory: &str) -> Result<PathBuf> {
+    let mut domains = vec![DomainEntry::new(guest, read_guest(built, guest)?, memory)];
+    for peer in peers {
+        domains.push(DomainEntry::new(peer, read_guest(built, peer)?, memory));
+    }
+    write(guest, &domains)
+}
