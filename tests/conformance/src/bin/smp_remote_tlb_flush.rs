@@ -20,7 +20,7 @@ veneer_guest::entry!(main);
 veneer_guest::expect!(b"pass");
 veneer_guest::vcpus!(b"2");
 
-const WAIT_NS: u64 = 3_000_000_000;
+const WAIT_NS: u64 = 10_000_000_000;
 static WINDOW: AtomicU64 = AtomicU64::new(0);
 /// Round vCPU 0 has finished remapping for; vCPU 1 reads once for it.
 static ROUND: AtomicU64 = AtomicU64::new(0);

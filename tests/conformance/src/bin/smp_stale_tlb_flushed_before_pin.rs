@@ -22,7 +22,7 @@ veneer_guest::entry!(main);
 veneer_guest::expect!(b"pass");
 veneer_guest::vcpus!(b"2");
 
-const WAIT_NS: u64 = 3_000_000_000;
+const WAIT_NS: u64 = 10_000_000_000;
 /// How long vCPU 0 watches the pinned table for writes after vCPU 1
 /// faulted.
 const WATCH_NS: u64 = 20_000_000;

@@ -23,8 +23,9 @@ veneer_guest::vcpus!(b"4");
 veneer_guest::host_cpus!(b"4");
 
 /// Rounds of each vCPU seen before vCPU 0 powers off.
-const SEEN: [u64; 4] = [0, 1000, 3, 3];
-const WAIT_NS: u64 = 3_000_000_000;
+const SEEN: [u64; 4] = [0, 1000, 2, 2];
+/// Generous: four QEMU CPU threads may share a busy host's two cores.
+const WAIT_NS: u64 = 20_000_000_000;
 
 static COUNT: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
 

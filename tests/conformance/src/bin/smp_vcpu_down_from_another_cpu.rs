@@ -18,7 +18,7 @@ veneer_guest::entry!(main);
 veneer_guest::expect!(b"pass");
 veneer_guest::vcpus!(b"2");
 
-const WAIT_NS: u64 = 3_000_000_000;
+const WAIT_NS: u64 = 10_000_000_000;
 const STILL_NS: u64 = 20_000_000;
 
 static SPINS: AtomicU64 = AtomicU64::new(0);
