@@ -27,6 +27,8 @@ use crate::hypervisor::{with_hv, Hypervisor};
 pub struct Pcpu {
     /// The vCPU loaded on it.
     pub loaded: Option<VcpuRef>,
+    /// The loaded vCPU's domain has ended (it is in `dying`).
+    pub ended: bool,
     /// When the loaded vCPU's slice ends.
     pub slice_end: u64,
 }
@@ -34,7 +36,8 @@ pub struct Pcpu {
 impl Hypervisor {
     /// The vCPU loaded on this CPU, unless its domain has ended.
     pub fn loaded_here(&self) -> Option<VcpuRef> {
-        self.pcpus[this_cpu()].loaded.filter(|v| self.domains.contains_key(&v.domain))
+        let here = &self.pcpus[this_cpu()];
+        here.loaded.filter(|_| !here.ended)
     }
 
     /// Makes CPU `cpu` pick again: this one does on its way back to the
@@ -74,11 +77,12 @@ impl Hypervisor {
     fn unload(&mut self, frame: Option<&GuestRegisters>) {
         let cpu = this_cpu();
         let Some(v) = self.pcpus[cpu].loaded.take() else { return };
-        if let Some(frame) = frame {
+        let ended = core::mem::take(&mut self.pcpus[cpu].ended);
+        if let Some(frame) = frame.filter(|_| !ended) {
             self.save(v, frame);
         }
         entry::set_running(core::ptr::null_mut());
-        if !self.domains.contains_key(&v.domain) {
+        if ended {
             // Off the domain's tables before they are freed.
             paging::activate(self.tables.l4);
             self.reap(v.domain);
@@ -149,6 +153,9 @@ impl Hypervisor {
         let Some(dom) = self.domains.remove(&id) else { return };
         self.all_clean &= outcome.is_clean();
         self.dying.insert(id, (dom, outcome));
+        for p in &mut self.pcpus {
+            p.ended |= p.loaded.is_some_and(|v| v.domain == id);
+        }
         for cpu in self.sched.remove_domain(id) {
             self.prod(cpu);
         }

@@ -36,18 +36,27 @@ struct Row {
     label: &'static str,
     native: &'static str,
     veneer: &'static str,
-    /// The guest that prints the Veneer metric.
+    /// The guest that prints the Veneer metric; the guests booted beside
+    /// it (the other ends of its operation) are its `peers!`.
     guest: &'static str,
 }
 
+const fn row(label: &'static str, native: &'static str, veneer: &'static str, guest: &'static str) -> Row {
+    Row { label, native, veneer, guest }
+}
+
 const ROWS: &[Row] = &[
-    Row { label: "syscall / hypercall round trip", native: "native_syscall_round_trip", veneer: "hypercall_round_trip", guest: "perf_hypercall" },
-    Row { label: "guest-user syscall round trip", native: "native_syscall_round_trip", veneer: "user_syscall_round_trip", guest: "perf_user_syscall" },
-    Row { label: "PTE update, batch 1, per entry", native: "native_pte_write_1", veneer: "mmu_update_1", guest: "perf_mmu" },
-    Row { label: "PTE update, batch 16, per entry", native: "native_pte_write_16", veneer: "mmu_update_16", guest: "perf_mmu" },
-    Row { label: "PTE update, batch 512, per entry", native: "native_pte_write_512", veneer: "mmu_update_512", guest: "perf_mmu" },
-    Row { label: "full L1: pin vs native fill", native: "native_l1_fill", veneer: "pin_l1_full", guest: "perf_mmu" },
-    Row { label: "new base pointer vs mov cr3", native: "native_cr3_write", veneer: "new_baseptr", guest: "perf_mmu" },
+    row("syscall / hypercall round trip", "native_syscall_round_trip", "hypercall_round_trip", "perf_hypercall"),
+    row("guest-user syscall round trip", "native_syscall_round_trip", "user_syscall_round_trip", "perf_user_syscall"),
+    row("exception bounce round trip (user #UD)", "native_exception_round_trip", "exception_round_trip", "perf_exception"),
+    row("event ping-pong between domains, round trip", "native_ipi_ping_pong", "event_ping_pong", "perf_event_ping"),
+    row("timer interrupt latency (deadline to handler)", "native_timer_latency", "timer_latency", "perf_timer"),
+    row("vCPU context switch vs thread switch", "native_context_switch", "vcpu_context_switch", "perf_switch"),
+    row("PTE update, batch 1, per entry", "native_pte_write_1", "mmu_update_1", "perf_mmu"),
+    row("PTE update, batch 16, per entry", "native_pte_write_16", "mmu_update_16", "perf_mmu"),
+    row("PTE update, batch 512, per entry", "native_pte_write_512", "mmu_update_512", "perf_mmu"),
+    row("full L1: pin vs native fill", "native_l1_fill", "pin_l1_full", "perf_mmu"),
+    row("new base pointer vs mov cr3", "native_cr3_write", "new_baseptr", "perf_mmu"),
 ];
 
 /// How an I/O row shows its figures, from cycles per operation and the TSC

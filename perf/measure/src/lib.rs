@@ -56,6 +56,28 @@ pub fn cycles_per_op_with_setup(per_batch: u32, mut setup: impl FnMut(), mut op:
     (samples[BATCHES / 2], samples[0], samples[BATCHES - 1])
 }
 
+/// How many times [`cycles_per_op`] runs its operation with `per_batch`:
+/// the warm-up batch and `BATCHES` timed ones. A peer that must answer
+/// every operation (the other end of a ping-pong) counts on it.
+pub const fn ops_of(per_batch: u32) -> u64 {
+    per_batch as u64 * (BATCHES as u64 + 1)
+}
+
+/// Samples taken by [`sample`].
+pub const SAMPLES: usize = 101;
+
+/// (median, minimum, maximum) of `SAMPLES` values of `measure`, each a
+/// figure it takes on its own (a latency), after one untimed warm-up.
+pub fn sample(mut measure: impl FnMut() -> u64) -> (u64, u64, u64) {
+    let mut samples = [0u64; SAMPLES];
+    measure();
+    for s in samples.iter_mut() {
+        *s = measure();
+    }
+    samples.sort_unstable();
+    (samples[SAMPLES / 2], samples[0], samples[SAMPLES - 1])
+}
+
 /// Statistics of an operation that handles `n` items, per item.
 pub fn per_item(stats: (u64, u64, u64), n: u64) -> (u64, u64, u64) {
     (stats.0 / n, stats.1 / n, stats.2 / n)

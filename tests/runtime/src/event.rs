@@ -202,6 +202,26 @@ pub fn sched_block() -> Result<u64, Error> {
     result(hypercall0(Hypercall::SchedBlock.number()))
 }
 
+/// Sleeps in `sched_block` until `done()` holds, as a guest kernel's idle
+/// loop does: events are masked while `done` is checked, and `sched_block`
+/// unmasks them as it sleeps (atomically, so an upcall that would make
+/// `done` true cannot slip in between the check and the sleep and be
+/// missed), returning at once if one is pending. Events end unmasked, with
+/// any still pending delivered (section 8.1).
+pub fn block_until(vcpu: usize, done: impl Fn() -> bool) {
+    loop {
+        set_masked(vcpu, true);
+        if done() {
+            set_masked(vcpu, false);
+            if upcall_pending(vcpu) {
+                deliver().expect("evtchn_deliver");
+            }
+            return;
+        }
+        sched_block().expect("sched_block");
+    }
+}
+
 pub fn sched_poll(ports: &[u32], deadline: u64) -> Result<u64, Error> {
     result(hypercall3(Hypercall::SchedPoll.number(), ports.as_ptr() as u64, ports.len() as u64, deadline))
 }

@@ -57,6 +57,9 @@ impl<T> DerefMut for Guard<'_, T> {
 
 impl<T> Drop for Guard<'_, T> {
     fn drop(&mut self) {
-        self.lock.serving.fetch_add(1, Ordering::Release);
+        // Only the holder writes `serving`: a plain store (no locked
+        // instruction on the hottest path) publishes the next ticket.
+        let next = self.lock.serving.load(Ordering::Relaxed).wrapping_add(1);
+        self.lock.serving.store(next, Ordering::Release);
     }
 }

@@ -53,9 +53,7 @@ fn main(start: &StartInfo) -> ! {
     for (i, l) in latency.iter_mut().enumerate() {
         let t0 = event::now();
         check!(event::send(port) == Ok(0), "send");
-        while RECEIVED.load(Ordering::SeqCst) == i as u64 {
-            event::sched_block().unwrap();
-        }
+        event::block_until(0, || RECEIVED.load(Ordering::SeqCst) != i as u64);
         *l = event::now() - t0;
     }
     latency.sort_unstable();

@@ -34,9 +34,7 @@ fn main(start: &StartInfo) -> ! {
     let state_ok = s.state == EvtchnState::Unbound as u32 || s.state == EvtchnState::Interdomain as u32;
     check!(state_ok && s.remote_domid == PINGER, "status after allocation {:?}", s);
     for i in 0..ROUNDS {
-        while RECEIVED.load(Ordering::SeqCst) == i {
-            event::sched_block().unwrap();
-        }
+        event::block_until(0, || RECEIVED.load(Ordering::SeqCst) != i);
         check!(event::send(port) == Ok(0), "pong");
     }
     // Wait for domain 1 to close its end.

@@ -57,9 +57,7 @@ fn upcall(_: &mut TrapContext) {
 }
 
 fn wait_for(id: usize, count: u64) {
-    while PER[id].received.load(Ordering::SeqCst) < count {
-        event::sched_block().unwrap();
-    }
+    event::block_until(id, || PER[id].received.load(Ordering::SeqCst) >= count);
 }
 
 core::arch::global_asm!(

@@ -36,9 +36,7 @@ fn upcall(_: &mut TrapContext) {
 
 /// Waits for the next firing; returns when it came.
 fn wait_fire(seen: u64) -> u64 {
-    while FIRED.load(Ordering::SeqCst) == seen {
-        check!(event::sched_block() == Ok(0), "sched_block");
-    }
+    event::block_until(0, || FIRED.load(Ordering::SeqCst) != seen);
     FIRED_AT.load(Ordering::SeqCst)
 }
 
