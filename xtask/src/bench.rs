@@ -42,17 +42,17 @@ const fn row(label: &'static str, native: &'static str, veneer: &'static str, gu
 const ROWS: &[Row] = &[
     row("syscall / hypercall round trip", "native_syscall_round_trip", "hypercall_round_trip", "perf_hypercall"),
     row("guest-user syscall round trip", "native_syscall_round_trip", "user_syscall_round_trip", "perf_user_syscall"),
-    row("exception bounce round trip (user #UD)", "native_exception_round_trip", "exception_round_trip", "perf_exception"),
+    row("exception bounce round trip", "native_exception_round_trip", "exception_round_trip", "perf_exception"),
     Row {
-        label: "event ping-pong between domains, round trip",
+        label: "event ping-pong, two domains",
         native: "native_ipi_ping_pong",
         veneer: "event_ping_pong",
         guest: "perf_event_ping",
         peers: &["perf_event_pong"],
     },
-    row("timer interrupt latency (deadline to handler)", "native_timer_latency", "timer_latency", "perf_timer"),
+    row("timer interrupt latency", "native_timer_latency", "timer_latency", "perf_timer"),
     Row {
-        label: "vCPU context switch vs thread switch",
+        label: "vCPU context switch",
         native: "native_context_switch",
         veneer: "vcpu_context_switch",
         guest: "perf_switch",
