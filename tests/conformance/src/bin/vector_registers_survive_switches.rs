@@ -13,6 +13,8 @@ use veneer_guest::{check, event, println, vectors, StartInfo};
 veneer_guest::entry!(main);
 veneer_guest::expect!(b"pass");
 veneer_guest::peers!(b"vector_registers_peer");
+// One CPU: the peer must preempt this domain, not run beside it.
+veneer_guest::host_cpus!(b"1");
 
 fn skip_ud(ctx: &mut TrapContext) {
     ctx.frame.rip += 2;
