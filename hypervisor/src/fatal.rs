@@ -61,7 +61,7 @@ pub fn self_test_stack_overflow(cpu: usize) -> ! {
         // Half a KiB of stack per call, kept by black_box.
         let frame = core::hint::black_box([depth; 64]);
         if core::hint::black_box(true) {
-            recurse(depth + 1).wrapping_add(frame[depth as usize % 64])
+            recurse(depth + 1).wrapping_add(frame[usize::from(depth.to_le_bytes()[0] % 64)])
         } else {
             frame[0]
         }

@@ -560,7 +560,8 @@ mod tests {
             extra in 0u32..4,
             steps in proptest::collection::vec(1u64..=SLICE, 50..150),
         ) {
-            let n = cpus as u32 * per_cpu + extra % cpus as u32;
+            let cpus_u32 = u32::try_from(cpus).unwrap();
+            let n = cpus_u32 * per_cpu + extra % cpus_u32;
             let mut s = Scheduler::new(cpus, SLICE);
             // All on CPU 0's queue at first: the worst start.
             for d in 1..=n {
@@ -579,7 +580,7 @@ mod tests {
             let loads: Vec<usize> = (0..cpus).map(|p| s.load(p)).collect();
             let (max, min) = (*loads.iter().max().unwrap(), *loads.iter().min().unwrap());
             prop_assert!(max - min <= 1, "queue lengths {:?}", loads);
-            if extra % cpus as u32 == 0 {
+            if extra % cpus_u32 == 0 {
                 let mut ran = vec![0u64; n as usize + 1];
                 for step in steps {
                     let picks = round(&mut s, now);

@@ -156,6 +156,21 @@ pub fn bind_interdomain(remote: u32, remote_port: u32) -> Result<u32, Error> {
     port(result(hypercall2(Hypercall::EvtchnBindInterdomain.number(), u64::from(remote), u64::from(remote_port))))
 }
 
+/// Binds to `remote_port` of domain `remote` as soon as that domain has
+/// allocated it for us (until then the call answers `Busy`: yield and try
+/// again); any other error ends the test.
+pub fn connect(remote: u32, remote_port: u32) -> u32 {
+    loop {
+        match bind_interdomain(remote, remote_port) {
+            Ok(p) => return p,
+            Err(Error::Busy) => {
+                sched_yield().unwrap();
+            }
+            Err(e) => crate::failure(format_args!("bind_interdomain d{} port {}: {:?}", remote, remote_port, e)),
+        }
+    }
+}
+
 pub fn bind_virq(virq: u32, vcpu: u32) -> Result<u32, Error> {
     port(result(hypercall2(Hypercall::EvtchnBindVirq.number(), u64::from(virq), u64::from(vcpu))))
 }

@@ -33,7 +33,11 @@ pub fn init() {
 
 /// The id of the vCPU running this code.
 pub fn this_vcpu() -> usize {
-    trap::gs_word() as usize
+    usize::try_from(trap::gs_word()).expect("a vCPU id")
+}
+
+fn vcpu_number(id: usize) -> u32 {
+    u32::try_from(id).expect("a vCPU id")
 }
 
 // A new vCPU starts here with its id in rdi and its Rust entry in rsi.
@@ -54,7 +58,7 @@ extern "C" {
 /// and callbacks.
 pub fn start_vcpu(start: &StartInfo, id: usize, entry: extern "C" fn(u64) -> !) -> Result<(), Error> {
     initialise_vcpu(start, id, entry)?;
-    hypercall::vcpu_up(id as u32)?;
+    hypercall::vcpu_up(vcpu_number(id))?;
     Ok(())
 }
 
@@ -73,6 +77,6 @@ pub fn initialise_vcpu(start: &StartInfo, id: usize, entry: extern "C" fn(u64) -
         flags: vcpu_flags::EVENTS_ENABLED,
         ..VcpuContext::default()
     };
-    hypercall::vcpu_initialise(id as u32, &ctx)?;
+    hypercall::vcpu_initialise(vcpu_number(id), &ctx)?;
     Ok(())
 }

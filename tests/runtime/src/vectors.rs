@@ -86,3 +86,25 @@ pub fn check(seed: u64) -> Result<(), usize> {
     let w = width();
     (0..16).find(|&r| now.0[r * 32..r * 32 + w] != want.0[r * 32..r * 32 + w]).map_or(Ok(()), Err)
 }
+
+/// Takes the vCPU into the hypervisor and back by the route `step` picks
+/// (of four, in turn): a hypercall, a trap bounce (`ud2`, which the
+/// caller's #UD handler must skip), an event sent on `ipi`, a yield.
+pub fn round_trip(step: u64, ipi: u32) {
+    match step % 4 {
+        0 => {
+            crate::hypercall::console_write(b"").unwrap();
+        }
+        1 => {
+            // SAFETY: raises #UD, which the caller's handler skips; no
+            // register or memory changes.
+            unsafe { asm!("ud2", options(nomem, nostack)) };
+        }
+        2 => {
+            crate::event::send(ipi).unwrap();
+        }
+        _ => {
+            crate::event::sched_yield().unwrap();
+        }
+    }
+}

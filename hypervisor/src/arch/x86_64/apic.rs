@@ -217,13 +217,17 @@ impl LocalApic {
     /// every other source masked.
     fn enable(&self) {
         let mut base_msr = Msr::new(IA32_APIC_BASE);
-        // SAFETY: enabling the APIC (and x2APIC mode where present) at the
-        // base the firmware set; nothing is routed to it until the LVT
-        // entries below are written.
+        // SAFETY: enabling the APIC (then x2APIC mode where present: the
+        // architecture allows disabled -> xAPIC -> x2APIC, not the jump
+        // an AP fresh from INIT would otherwise make) at the base the
+        // firmware set; nothing is routed to it until the LVT entries below
+        // are written.
         unsafe {
-            let base = base_msr.read();
-            let mode = if matches!(self.access, Access::X2apic) { APIC_BASE_X2APIC } else { 0 };
-            base_msr.write(base | APIC_BASE_ENABLE | mode);
+            let base = base_msr.read() | APIC_BASE_ENABLE;
+            base_msr.write(base);
+            if matches!(self.access, Access::X2apic) {
+                base_msr.write(base | APIC_BASE_X2APIC);
+            }
         }
         self.write(REG_TPR, 0);
         self.write(REG_LVT_TIMER, LVT_MASKED | u32::from(TIMER_VECTOR));

@@ -9,7 +9,6 @@
 
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-use veneer_guest::hypercall_abi::Error;
 use veneer_guest::trap::{self, TrapContext};
 use veneer_guest::{event, hypercall, println, StartInfo};
 use veneer_perf_measure::{cycles_per_op, Line};
@@ -37,15 +36,7 @@ fn main(start: &StartInfo) -> ! {
     println!("bench entered");
     event::init(start);
     trap::install_event(true, upcall).expect("event callback");
-    let port = loop {
-        match event::bind_interdomain(PONG, PONG_PORT) {
-            Ok(p) => break p,
-            Err(Error::Busy | Error::NotFound) => {
-                event::sched_yield().expect("yield");
-            }
-            Err(e) => panic!("bind: {e:?}"),
-        }
-    };
+    let port = event::connect(PONG, PONG_PORT);
     PORT.store(port, Ordering::SeqCst);
     let stats = cycles_per_op(PER_BATCH, || {
         let before = RECEIVED.load(Ordering::SeqCst);

@@ -35,16 +35,7 @@ fn upcall(_: &mut TrapContext) {
 fn main(start: &StartInfo) -> ! {
     event::init(start);
     check!(trap::install_event(true, upcall).is_ok(), "event callback");
-    let port = loop {
-        match event::bind_interdomain(PEER, 1) {
-            Ok(p) => break p,
-            // The peer has not allocated its port yet.
-            Err(Error::Busy) => {
-                event::sched_yield().unwrap();
-            }
-            Err(e) => veneer_guest::failure(format_args!("bind_interdomain: {:?}", e)),
-        }
-    };
+    let port = event::connect(PEER, 1);
     PORT.store(port, Ordering::SeqCst);
     let s = event::status(port).unwrap();
     check!(s.state == EvtchnState::Interdomain as u32 && s.remote_domid == PEER && s.remote_port == 1, "status {:?}", s);

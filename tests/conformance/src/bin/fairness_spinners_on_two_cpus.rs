@@ -21,7 +21,6 @@
 #![no_main]
 
 use veneer_guest::hypercall_abi::vcpu::{RunstateInfo, RunstateState};
-use veneer_guest::hypercall_abi::Error;
 use veneer_guest::{check, event, hypercall, println, StartInfo};
 
 veneer_guest::entry!(main);
@@ -73,15 +72,7 @@ fn main(start: &StartInfo) -> ! {
     check!(hypercall::vcpu_register_runstate(0, core::ptr::addr_of_mut!(RUNSTATE)) == Ok(0), "runstate area");
     let mut ports = [0u32; 3];
     for (port, &spinner) in ports.iter_mut().zip(&SPINNERS) {
-        *port = loop {
-            match event::bind_interdomain(spinner, 1) {
-                Ok(p) => break p,
-                Err(Error::Busy) => {
-                    event::sched_yield().unwrap();
-                }
-                Err(e) => veneer_guest::failure(format_args!("bind_interdomain d{}: {:?}", spinner, e)),
-            }
-        };
+        *port = event::connect(spinner, 1);
     }
     let warm = event::now() + WARMUP_NS;
     while event::now() < warm {

@@ -15,7 +15,6 @@
 #![no_std]
 #![no_main]
 
-use veneer_guest::hypercall_abi::Error;
 use veneer_guest::{check, event, println, StartInfo};
 
 veneer_guest::entry!(main);
@@ -37,15 +36,7 @@ fn main(start: &StartInfo) -> ! {
     event::init(start);
     // The spinner allocates a port for us and starts spinning; it stops
     // when that port is closed (it sees its end become unbound).
-    let port = loop {
-        match event::bind_interdomain(SPINNER, 1) {
-            Ok(p) => break p,
-            Err(Error::Busy) => {
-                event::sched_yield().unwrap();
-            }
-            Err(e) => veneer_guest::failure(format_args!("bind_interdomain: {:?}", e)),
-        }
-    };
+    let port = event::connect(SPINNER, 1);
     let warm = event::now() + WARMUP_NS;
     while event::now() < warm {
         core::hint::spin_loop();

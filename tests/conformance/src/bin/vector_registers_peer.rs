@@ -1,13 +1,20 @@
-//! The peer of `vector_registers_survive_switches` (domain 2): the same
-//! spinning with its own pattern, powering off cleanly only if its pattern
-//! survived.
+//! The peer of `vector_registers_survive_switches` (domain 2): it allocates
+//! a port for domain 1, then fills the vector registers with its own
+//! pattern, spins with round trips through the hypervisor, and checks the
+//! pattern, round after round, until domain 1 closes the channel. It powers
+//! off cleanly only if every round's pattern survived.
 #![no_std]
 #![no_main]
 
+use veneer_guest::hypercall_abi::event::EvtchnState;
 use veneer_guest::trap::{self, TrapContext};
 use veneer_guest::{check, event, println, vectors, StartInfo};
 
 veneer_guest::entry!(main);
+
+/// Iterations per round, and between two round trips through the hypervisor.
+const ROUND: u64 = 1 << 20;
+const ROUND_TRIP_EVERY: u64 = 1024;
 
 fn skip_ud(ctx: &mut TrapContext) {
     ctx.frame.rip += 2;
@@ -17,58 +24,45 @@ fn upcall(_: &mut TrapContext) {
     event::take_pending_sel(0);
 }
 
+fn connected(port: u32) -> bool {
+    event::status(port).map(|s| s.state) == Ok(EvtchnState::Interdomain as u32)
+}
+
 fn main(start: &StartInfo) -> ! {
     event::init(start);
     check!(trap::install(6, 0, true, skip_ud).is_ok(), "#UD handler");
     check!(trap::install_event(true, upcall).is_ok(), "event callback");
+    // Port 1, the one domain 1 binds to: allocated first.
+    let port = event::alloc_unbound(1).unwrap();
     let ipi = event::bind_ipi(0).unwrap();
     event::set_masked(0, false);
+    while !connected(port) {
+        event::sched_yield().unwrap();
+    }
     let seed = 0x1000 + u64::from(start.domain_id);
-    for round in 0..3u64 {
+    let mut round = 0u64;
+    loop {
         vectors::fill(seed + round);
-        let preemptions = veneer_guest_spin(ipi);
+        // The status call among the round trips is how the close is seen.
+        let mut open = true;
+        for i in 1..=ROUND / ROUND_TRIP_EVERY {
+            for _ in 0..ROUND_TRIP_EVERY {
+                core::hint::spin_loop();
+            }
+            vectors::round_trip(i, ipi);
+            if i % 16 == 0 && !connected(port) {
+                open = false;
+                break;
+            }
+        }
         if let Err(r) = vectors::check(seed + round) {
-            veneer_guest::failure(format_args!("round {}: register {} changed after {} preemptions", round, r, preemptions));
+            veneer_guest::failure(format_args!("round {}: register {} changed", round, r));
+        }
+        round += 1;
+        if !open {
+            break;
         }
     }
-    println!("{}-byte vector registers intact", vectors::width());
+    println!("{} rounds, {}-byte vector registers intact", round, vectors::width());
     veneer_guest::hypercall::poweroff(0)
-}
-
-/// Preemptions needed per round.
-const MIN_PREEMPTIONS: u32 = 5;
-
-/// Spins, with a hypercall, a trap, an event and a yield now and then,
-/// until the timer has preempted this vCPU `MIN_PREEMPTIONS` times (a gap
-/// over 2 ms in guest time).
-fn veneer_guest_spin(ipi: u32) -> u32 {
-    let mut preemptions = 0;
-    let mut last = event::now();
-    let mut i = 0u64;
-    while preemptions < MIN_PREEMPTIONS {
-        let t = event::now();
-        if t - last > 2_000_000 {
-            preemptions += 1;
-        }
-        last = t;
-        i += 1;
-        match i % 4096 {
-            1 => {
-                veneer_guest::hypercall::console_write(b"").unwrap();
-            }
-            2 => {
-                // SAFETY: the #UD handler skips it.
-                unsafe { core::arch::asm!("ud2") };
-            }
-            3 => {
-                event::send(ipi).unwrap();
-            }
-            4 => {
-                event::sched_yield().unwrap();
-            }
-            _ => {}
-        }
-        last = last.max(event::now());
-    }
-    preemptions
 }

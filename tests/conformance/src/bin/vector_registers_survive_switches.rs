@@ -2,8 +2,9 @@
 //! everything that takes it off its code: hypercalls, trap bounces, event
 //! upcalls, yielding, and preemption by the timer in favour of another
 //! domain (the peer `vector_registers_peer`) that fills the same registers
-//! with its own pattern meanwhile. Both domains check their pattern after
-//! at least `MIN_PREEMPTIONS` preemptions.
+//! with its own pattern meanwhile. Each of three rounds checks the pattern
+//! after at least `MIN_PREEMPTIONS` preemptions; the peer keeps running
+//! (and checking its own pattern) until this domain closes their channel.
 #![no_std]
 #![no_main]
 
@@ -16,6 +17,15 @@ veneer_guest::peers!(b"vector_registers_peer");
 // Both domains on one CPU: on two they run side by side and never take each
 // other off the CPU, so the switches this test is about would not happen.
 veneer_guest::host_cpus!(b"1");
+
+/// Preemptions needed per round.
+const MIN_PREEMPTIONS: u32 = 5;
+/// A gap longer than this between two readings of system time means the
+/// peer ran meanwhile (the slice is 10 ms).
+const OFF_CPU_NS: u64 = 500_000;
+/// Iterations between two round trips through the hypervisor.
+const ROUND_TRIP_EVERY: u64 = 1024;
+const PEER: u32 = 2;
 
 fn skip_ud(ctx: &mut TrapContext) {
     ctx.frame.rip += 2;
@@ -31,52 +41,40 @@ fn main(start: &StartInfo) -> ! {
     check!(trap::install_event(true, upcall).is_ok(), "event callback");
     let ipi = event::bind_ipi(0).unwrap();
     event::set_masked(0, false);
+    // The peer allocates a port for us and spins until we close it.
+    let port = event::connect(PEER, 1);
     let seed = 0x1000 + u64::from(start.domain_id);
     for round in 0..3u64 {
         vectors::fill(seed + round);
-        let preemptions = veneer_guest_spin(ipi);
+        let preemptions = spin_until_preempted(ipi);
         if let Err(r) = vectors::check(seed + round) {
             veneer_guest::failure(format_args!("round {}: register {} changed after {} preemptions", round, r, preemptions));
         }
     }
+    event::close(port).unwrap();
     println!("{}-byte vector registers intact", vectors::width());
     veneer_guest::success()
 }
 
-/// Preemptions needed per round.
-const MIN_PREEMPTIONS: u32 = 5;
-
-/// Spins, with a hypercall, a trap, an event and a yield now and then,
-/// until this vCPU has been taken off the CPU `MIN_PREEMPTIONS` times (a
-/// gap over 500 µs in guest time: the peer ran meanwhile).
-fn veneer_guest_spin(ipi: u32) -> u32 {
+/// Spins, with a round trip through the hypervisor now and then, until
+/// this vCPU has been taken off the CPU `MIN_PREEMPTIONS` times.
+fn spin_until_preempted(ipi: u32) -> u32 {
     let mut preemptions = 0;
     let mut last = event::now();
     let mut i = 0u64;
     while preemptions < MIN_PREEMPTIONS {
+        i += 1;
+        if i.is_multiple_of(ROUND_TRIP_EVERY) {
+            vectors::round_trip(i / ROUND_TRIP_EVERY, ipi);
+            // A yield that let the peer run is not a preemption.
+            last = event::now();
+            continue;
+        }
         let t = event::now();
-        if t - last > 500_000 {
+        if t - last > OFF_CPU_NS {
             preemptions += 1;
         }
         last = t;
-        i += 1;
-        match i % 4096 {
-            1 => {
-                veneer_guest::hypercall::console_write(b"").unwrap();
-            }
-            2 => {
-                // SAFETY: the #UD handler skips it.
-                unsafe { core::arch::asm!("ud2") };
-            }
-            3 => {
-                event::send(ipi).unwrap();
-            }
-            4 => {
-                event::sched_yield().unwrap();
-            }
-            _ => {}
-        }
-        last = last.max(event::now());
     }
     preemptions
 }
