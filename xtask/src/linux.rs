@@ -197,8 +197,9 @@ fn check_fragments_applied(config: &Path, fragments: &[PathBuf]) -> Result<()> {
     Ok(())
 }
 
-/// An initramfs of Debian's busybox-static with `init` as `/init`.
-pub fn initramfs(name: &str, init: &str) -> Result<PathBuf> {
+/// An initramfs of Debian's busybox-static with `init` as `/init` and the
+/// programs `bins` in `/bin`.
+pub fn initramfs(name: &str, init: &str, bins: &[PathBuf]) -> Result<PathBuf> {
     let dir = artifacts::out_dir().join("initramfs").join(name);
     let _ = std::fs::remove_dir_all(&dir);
     for d in ["bin", "dev", "proc", "sys", "tmp"] {
@@ -207,6 +208,10 @@ pub fn initramfs(name: &str, init: &str) -> Result<PathBuf> {
     std::fs::copy("/bin/busybox", dir.join("bin/busybox")).map_err(|e| format!("/bin/busybox (busybox-static): {e}"))?;
     for applet in ["sh", "mount", "echo", "cat", "uname", "dmesg", "poweroff", "reboot", "sleep", "ls"] {
         std::os::unix::fs::symlink("busybox", dir.join("bin").join(applet)).map_err(|e| e.to_string())?;
+    }
+    for bin in bins {
+        let to = dir.join("bin").join(bin.file_name().ok_or("a program without a name")?);
+        std::fs::copy(bin, to).map_err(|e| format!("{}: {e}", bin.display()))?;
     }
     std::fs::write(dir.join("init"), init).map_err(|e| e.to_string())?;
     use std::os::unix::fs::PermissionsExt;

@@ -217,10 +217,18 @@ impl Qemu {
 
     /// Runs with no terminal; `None` if it outlived `timeout` (then killed).
     pub fn run_with_timeout(&self, timeout: Duration) -> Result<Option<ExitStatus>> {
+        self.run_watched(timeout, || {})
+    }
+
+    /// `run_with_timeout`, calling `watch` every 20 ms while QEMU runs and
+    /// once after it ends (to follow the serial log as it grows).
+    pub fn run_watched(&self, timeout: Duration, mut watch: impl FnMut()) -> Result<Option<ExitStatus>> {
         let mut child = self.spawn_quiet()?;
         let deadline = Instant::now() + timeout;
         loop {
+            watch();
             if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+                watch();
                 return Ok(Some(status));
             }
             if Instant::now() >= deadline {
