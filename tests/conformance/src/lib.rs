@@ -7,3 +7,4 @@ pub mod blk_attacks;
 pub mod blk_workload;
 pub mod net_workload;
 pub mod pair;
+pub mod wakeups;

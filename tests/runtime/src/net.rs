@@ -88,9 +88,11 @@ impl NetFront {
         }
     }
 
-    /// Takes transmit responses, freeing their pages.
-    pub fn reap(&mut self) {
+    /// Takes transmit responses, freeing their pages; returns how many.
+    pub fn reap(&mut self) -> usize {
+        let mut taken = 0;
         while let Some(r) = self.tx.pop(&MappedPage(self.dev.rings[0].0)) {
+            taken += 1;
             let b = &mut self.tx_bufs[usize::from(r.id)];
             assert!(b.busy, "a response for a page not lent");
             b.busy = false;
@@ -98,6 +100,7 @@ impl NetFront {
                 self.tx_errors += 1;
             }
         }
+        taken
     }
 
     /// Queues `frame` for transmission (publish to send it); false if no

@@ -22,9 +22,6 @@ use veneer_guest::{check, event, println, StartInfo};
 
 veneer_guest::entry!(main);
 veneer_guest::expect!(b"pass");
-// One host CPU, as net_switch: with two a notification between the
-// domains is sometimes lost (not yet explained).
-veneer_guest::host_cpus!(b"1");
 veneer_guest::peers!(b"netback net_honest_a net_honest_b");
 veneer_guest::devices!(b"net netback mac=02:00:00:00:00:0f");
 

@@ -12,10 +12,6 @@ veneer_guest::entry!(main);
 veneer_guest::expect!(b"pass");
 veneer_guest::peers!(b"net_peer netback");
 veneer_guest::devices!(b"net netback mac=02:00:00:00:00:01");
-// One host CPU: with two, a notification is sometimes lost between the
-// domains and the exchange stalls (2 of 3 runs after the SMP merge, not yet
-// explained); the switch itself is what this test checks.
-veneer_guest::host_cpus!(b"1");
 
 fn main(start: &StartInfo) -> ! {
     let (out, inb) = veneer_conformance::net_workload::run(start, [2, 0, 0, 0, 0, 2]);
