@@ -5,8 +5,11 @@
 //! xtask run [GUEST]           boot GUEST (default: hello) on Veneer, serial on the terminal
 //! xtask test                  host unit tests, then the conformance suite
 //! xtask conformance [FILTER]  the booted conformance guests alone
-//! xtask bench                 every workload on Veneer and natively, interleaved (7 runs)
-//! xtask bench-quick           the same with 3 runs
+//! xtask bench                 every workload on Veneer and natively, interleaved (7 runs),
+//!                             then the Linux table; fails when a Linux macro workload
+//!                             costs 5% or more on Veneer
+//! xtask bench-quick           the same with 3 runs and shorter Linux workloads
+//! xtask bench-linux [quick]   the Linux table alone
 //! xtask linux                 build the Linux guest kernel (cached outside the clone)
 //! xtask linux-native          the Linux system test on the native kernel (tests/linux)
 //! xtask qemu-command GUEST    print the QEMU command line `run` uses
@@ -17,6 +20,7 @@ mod bench;
 mod bundle;
 mod conformance;
 mod linux;
+mod linux_bench;
 mod linux_system;
 mod qemu;
 
@@ -29,8 +33,10 @@ fn main() -> ExitCode {
         Some("run") => run(args.get(1).map(String::as_str).unwrap_or("hello")),
         Some("test") => test(),
         Some("conformance") => conformance::run(args.get(1).map(String::as_str)).map(verdict),
-        Some("bench") => bench::run(7).map(|_| ExitCode::SUCCESS),
-        Some("bench-quick") => bench::run(3).map(|_| ExitCode::SUCCESS),
+        Some("bench") => bench::run(7).and_then(|_| linux_bench(linux_bench::Mode::Full)),
+        Some("bench-quick") => bench::run(3).and_then(|_| linux_bench(linux_bench::Mode::Quick)),
+        Some("bench-linux") if args.get(1).is_some_and(|a| a == "quick") => linux_bench(linux_bench::Mode::Quick),
+        Some("bench-linux") => linux_bench(linux_bench::Mode::Full),
         Some("linux") => linux::build(linux::Flavour::Native).map(|p| {
             println!("{}", p.display());
             ExitCode::SUCCESS
@@ -38,7 +44,7 @@ fn main() -> ExitCode {
         Some("linux-native") => linux_native(),
         Some("qemu-command") => qemu_command(args.get(1).map(String::as_str).unwrap_or("hello")),
         _ => {
-            eprintln!("usage: xtask build | run [GUEST] | test | conformance [FILTER] | bench | bench-quick | qemu-command [GUEST]");
+            eprintln!("usage: xtask build | run [GUEST] | test | conformance [FILTER] | bench | bench-quick | bench-linux [quick] | linux | linux-native | qemu-command [GUEST]");
             return ExitCode::from(2);
         }
     };
@@ -77,6 +83,23 @@ fn qemu_command(guest: &str) -> Result<ExitCode> {
     let bundle = bundle::path_for(guest);
     println!("{}", qemu::Qemu::new(&built.hypervisor, &bundle).interactive().command_line());
     Ok(ExitCode::SUCCESS)
+}
+
+/// The Linux table; fails, naming them, when macro workloads reach the gate.
+fn linux_bench(mode: linux_bench::Mode) -> Result<ExitCode> {
+    let runs = match mode {
+        linux_bench::Mode::Full => 7,
+        linux_bench::Mode::Quick => 3,
+    };
+    let rows = linux_bench::run(mode, runs)?;
+    let over = linux_bench::gate(&rows);
+    if over.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    for label in over {
+        println!("FAIL: `{label}` costs {:.0}% or more on Veneer", linux_bench::GATE * 100.0);
+    }
+    Ok(ExitCode::FAILURE)
 }
 
 /// The Linux system test on the native kernel, booted directly by QEMU:

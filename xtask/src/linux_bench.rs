@@ -1,0 +1,779 @@
+//! The Linux table of `make bench`: lmbench's latency measurements and
+//! macro workloads inside a Linux guest, each boot running them all.
+//!
+//! The guest's `/init` is `perf/linux/bench-init.sh` with this run's
+//! workloads (the [`steps`]) filled in; its initramfs carries the project's
+//! `latency` program (`perf/linux/latency.c`, the lmbench measurements
+//! Debian has no tool for), Debian's `stress-ng`, `sysbench` and `tcc` with
+//! the shared libraries they load, and for the build workload the sources of
+//! Linux's kconfig with the headers and libraries `tcc` reads. Each
+//! workload's output sits between `begin`/`end` marker lines; the harness
+//! takes one figure per [`Row`] from it and notes when the markers reached
+//! the serial log, so every macro figure, timed by the guest's clock, also
+//! has the host's time beside it.
+//!
+//! "Native" is Debian's 6.12 source built with the project's configuration
+//! and no Veneer platform (`linux::Flavour::Native`), booted directly by
+//! QEMU on one CPU. Linux does not run `/init` on Veneer yet, so this table
+//! has only the native column: no ratio and no gate can be computed until
+//! it does.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::bench::{command_output, cpu_model, json_str, SPREAD_WARNING};
+use crate::qemu::{self, Qemu};
+use crate::{artifacts, linux, Result};
+
+/// A macro workload fails the gate when it costs this much more on Veneer.
+pub const GATE: f64 = 0.05;
+
+/// `make bench` or `make bench-quick`: the quick run's workloads are shorter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Full,
+    Quick,
+}
+
+impl Mode {
+    fn pick<T>(self, full: T, quick: T) -> T {
+        match self {
+            Mode::Full => full,
+            Mode::Quick => quick,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        self.pick("full", "quick")
+    }
+}
+
+/// A command the guest runs between markers.
+struct Step {
+    name: &'static str,
+    command: String,
+}
+
+/// stress-ng's stressors in the table, each run alone on one instance: the
+/// stressor, its step's name, its options. (stress-ng's `exec` refuses to
+/// run as root, as the guest's init does; `latency`'s fork + exec row
+/// stands for it.)
+const STRESSORS: &[(&str, &str, &str)] = &[
+    ("fork", "stress-fork", ""),
+    ("switch", "stress-switch", ""),
+    ("signal", "stress-signal", ""),
+    ("fault", "stress-fault", ""),
+    // Its default, 256 MiB a round, takes seconds a round under TCG.
+    ("mmap", "stress-mmap", " --mmap-bytes 16M"),
+];
+
+/// The lmbench measurements `latency` makes, in its names.
+const LATENCIES: &[&str] =
+    &["null-syscall", "stat", "open-close", "signal-install", "signal-deliver", "fork", "exec", "sh", "ctx-2", "ctx-8", "ctx-16", "page-fault", "mmap"];
+
+fn steps(mode: Mode) -> Vec<Step> {
+    let step = |name, command: String| Step { name, command };
+    let mut s = vec![step("latency", format!("/bin/latency {} {}", mode.pick(1000, 250), LATENCIES.join(" ")))];
+    for (stressor, name, options) in STRESSORS {
+        s.push(step(name, format!("stress-ng --{stressor} 1 --timeout {} --metrics --temp-path /tmp{options}", mode.pick(5, 2))));
+    }
+    s.push(step("threads", format!("sysbench threads --threads=4 --events={} --time=0 run", mode.pick(2000, 500))));
+    s.push(step("cpu", format!("sysbench cpu --cpu-max-prime=10000 --events={} --time=0 run", mode.pick(2000, 400))));
+    // Blocks of 64 MiB, larger than the host's caches: the writes go to memory.
+    s.push(step("memory", format!("sysbench memory --memory-block-size=64M --memory-total-size={}G run", mode.pick(16, 4))));
+    s.push(step("build", format!("/bin/latency time build /bin/sh /bin/build-kconfig.sh {}", mode.pick(12, 3))));
+    s
+}
+
+/// Micro rows are reported; macro rows are gated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Class {
+    Micro,
+    Macro,
+}
+
+/// Where a row's figure is in its step's output.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Figure {
+    /// `latency NAME ns=N ...`: ns per operation.
+    Latency(&'static str),
+    /// stress-ng's `--metrics` line for the stressor: bogo ops per second
+    /// of real time.
+    StressNg(&'static str),
+    /// sysbench's `total time:` for a fixed amount of work, in seconds.
+    SysbenchTime,
+    /// `latency-time STEP ns=N`: the step's command, in seconds.
+    Elapsed,
+}
+
+impl Figure {
+    fn unit(self) -> &'static str {
+        match self {
+            Figure::Latency(_) => "ns",
+            Figure::StressNg(_) => "bogo ops/s",
+            Figure::SysbenchTime | Figure::Elapsed => "s",
+        }
+    }
+
+    /// Whether a bigger figure is better (a rate) rather than worse (a time).
+    fn higher_is_better(self) -> bool {
+        matches!(self, Figure::StressNg(_))
+    }
+
+    /// The figure in `output`, a step's lines.
+    fn find(self, step: &str, output: &[String]) -> Option<f64> {
+        output.iter().find_map(|line| {
+            let line = line.trim();
+            match self {
+                Figure::Latency(name) => {
+                    let rest = line.strip_prefix("latency ")?.strip_prefix(name)?.strip_prefix(' ')?;
+                    field(rest, "ns")
+                }
+                Figure::Elapsed => {
+                    let rest = line.strip_prefix("latency-time ")?.strip_prefix(step)?.strip_prefix(' ')?;
+                    Some(field(rest, "ns")? / 1e9)
+                }
+                Figure::SysbenchTime => line.strip_prefix("total time:")?.trim().strip_suffix('s')?.parse().ok(),
+                Figure::StressNg(stressor) => {
+                    // stress-ng: metrc: [PID] STRESSOR OPS REAL USR SYS RATE_REAL RATE_CPU ...
+                    let (_, cols) = line.strip_prefix("stress-ng: metrc: [")?.split_once("] ")?;
+                    let cols: Vec<&str> = cols.split_whitespace().collect();
+                    if cols.first() != Some(&stressor) || cols.get(1)?.parse::<u64>().is_err() {
+                        return None;
+                    }
+                    cols.get(5)?.parse().ok()
+                }
+            }
+        })
+    }
+}
+
+/// `key=value` among space-separated words.
+fn field(words: &str, key: &str) -> Option<f64> {
+    words.split(' ').find_map(|w| w.strip_prefix(key)?.strip_prefix('=')?.parse().ok())
+}
+
+pub struct Row {
+    pub label: &'static str,
+    pub class: Class,
+    step: &'static str,
+    figure: Figure,
+}
+
+const fn micro(label: &'static str, step: &'static str, figure: Figure) -> Row {
+    Row { label, class: Class::Micro, step, figure }
+}
+
+const fn macro_(label: &'static str, step: &'static str, figure: Figure) -> Row {
+    Row { label, class: Class::Macro, step, figure }
+}
+
+pub const ROWS: &[Row] = &[
+    micro("null syscall (getppid)", "latency", Figure::Latency("null-syscall")),
+    micro("stat", "latency", Figure::Latency("stat")),
+    micro("open/close", "latency", Figure::Latency("open-close")),
+    micro("signal handler install", "latency", Figure::Latency("signal-install")),
+    micro("signal handler delivery", "latency", Figure::Latency("signal-deliver")),
+    micro("fork + exit + wait", "latency", Figure::Latency("fork")),
+    micro("fork + exec", "latency", Figure::Latency("exec")),
+    micro("sh -c PROGRAM", "latency", Figure::Latency("sh")),
+    micro("context switch, 2 processes", "latency", Figure::Latency("ctx-2")),
+    micro("context switch, 8 processes", "latency", Figure::Latency("ctx-8")),
+    micro("context switch, 16 processes", "latency", Figure::Latency("ctx-16")),
+    micro("page fault (anonymous)", "latency", Figure::Latency("page-fault")),
+    micro("mmap + touch + munmap, 1 MiB file", "latency", Figure::Latency("mmap")),
+    micro("stress-ng fork", "stress-fork", Figure::StressNg("fork")),
+    micro("stress-ng switch", "stress-switch", Figure::StressNg("switch")),
+    micro("stress-ng signal", "stress-signal", Figure::StressNg("signal")),
+    micro("stress-ng fault", "stress-fault", Figure::StressNg("fault")),
+    micro("stress-ng mmap", "stress-mmap", Figure::StressNg("mmap")),
+    micro("sysbench threads (4 threads)", "threads", Figure::SysbenchTime),
+    macro_("CPU: sysbench cpu (primes)", "cpu", Figure::SysbenchTime),
+    macro_("memory: sysbench memory (64 MiB blocks)", "memory", Figure::SysbenchTime),
+    macro_("build: tcc builds Linux's kconfig", "build", Figure::Elapsed),
+];
+
+/// One step's output in a boot's serial log.
+#[derive(Debug, PartialEq)]
+struct StepOutput {
+    name: String,
+    status: i32,
+    lines: Vec<String>,
+}
+
+const MARK: &str = "linux-bench: ";
+
+/// The steps of a finished boot's log, in order, and its `kernel` line;
+/// an error when the run did not reach `done` or a step failed.
+fn parse_log(text: &str) -> Result<(String, Vec<StepOutput>)> {
+    let mut kernel = String::new();
+    let mut steps = Vec::new();
+    let mut open: Option<StepOutput> = None;
+    let mut done = false;
+    for line in text.lines().map(|l| l.trim_end_matches('\r')) {
+        let Some(mark) = line.split_once(MARK).map(|(_, m)| m) else {
+            if let Some(s) = open.as_mut() {
+                s.lines.push(line.to_string());
+            }
+            continue;
+        };
+        if let Some(k) = mark.strip_prefix("kernel ") {
+            kernel = k.to_string();
+        } else if let Some(name) = mark.strip_prefix("begin ") {
+            open = Some(StepOutput { name: name.to_string(), status: -1, lines: Vec::new() });
+        } else if let Some(rest) = mark.strip_prefix("end ") {
+            let (name, status) = rest.split_once(" status=").ok_or_else(|| format!("bad end line `{line}`"))?;
+            let mut s = open.take().filter(|s| s.name == name).ok_or_else(|| format!("`end {name}` without its begin"))?;
+            s.status = status.trim().parse().map_err(|_| format!("bad status in `{line}`"))?;
+            if s.status != 0 {
+                let tail: Vec<&str> = s.lines.iter().rev().take(5).rev().map(String::as_str).collect();
+                return Err(format!("workload {name} exited with status {}:\n{}", s.status, tail.join("\n")));
+            }
+            steps.push(s);
+        } else if mark == "done" {
+            done = true;
+        }
+    }
+    if let Some(s) = open {
+        return Err(format!("the guest stopped inside workload {}", s.name));
+    }
+    if !done {
+        return Err("the guest stopped before the end of the run".into());
+    }
+    Ok((kernel, steps))
+}
+
+/// When the host first saw each marker line of a growing serial log.
+#[derive(Default)]
+struct MarkerTimes {
+    seen: Vec<(String, Instant)>,
+}
+
+impl MarkerTimes {
+    fn follow(&mut self, log: &Path) {
+        let now = Instant::now();
+        let Ok(text) = std::fs::read_to_string(log) else { return };
+        let marks = text.lines().filter_map(|l| l.split_once(MARK)).map(|(_, m)| m.trim_end());
+        for mark in marks.skip(self.seen.len()) {
+            self.seen.push((mark.to_string(), now));
+        }
+    }
+
+    /// Seconds between `begin STEP` and `end STEP` reaching the log.
+    fn span(&self, step: &str) -> Option<f64> {
+        let begin = self.seen.iter().find(|(m, _)| *m == format!("begin {step}"))?.1;
+        let end = self.seen.iter().find(|(m, _)| m.starts_with(&format!("end {step} ")))?.1;
+        Some(end.duration_since(begin).as_secs_f64())
+    }
+}
+
+/// One row's figure from one boot.
+struct Sample {
+    row: &'static str,
+    side: &'static str,
+    run: usize,
+    value: f64,
+    /// For macro rows: the step's time by the host's clock.
+    host_seconds: Option<f64>,
+}
+
+/// The figures of `rows` in a boot's steps.
+fn figures(steps: &[StepOutput]) -> Result<Vec<(&'static Row, f64)>> {
+    ROWS.iter()
+        .map(|row| {
+            let step = steps.iter().find(|s| s.name == row.step).ok_or_else(|| format!("no output of workload {}", row.step))?;
+            let v = row.figure.find(row.step, &step.lines).ok_or_else(|| format!("no figure for `{}` in the output of {}", row.label, row.step))?;
+            Ok((row, v))
+        })
+        .collect()
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    s[s.len() / 2]
+}
+
+/// (max - min) / median.
+fn spread(v: &[f64]) -> f64 {
+    let m = median(v);
+    let (lo, hi) = v.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| (lo.min(*x), hi.max(*x)));
+    if m > 0.0 {
+        (hi - lo) / m
+    } else {
+        0.0
+    }
+}
+
+/// One side's figure for a row: the median of its runs and their spread.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Figures {
+    pub median: f64,
+    pub spread: f64,
+}
+
+impl Figures {
+    fn of(v: &[f64]) -> Figures {
+        Figures { median: median(v), spread: spread(v) }
+    }
+}
+
+/// A row of the table.
+pub struct Summary {
+    pub row: &'static Row,
+    pub native: Figures,
+    /// The cost on Veneer over the cost natively (a rate is inverted, so
+    /// above 1 is always slower on Veneer); none without a Veneer figure.
+    pub ratio: Option<f64>,
+}
+
+/// The macro workloads whose overhead reaches the gate.
+pub fn gate(rows: &[Summary]) -> Vec<&'static str> {
+    rows.iter()
+        .filter(|s| s.row.class == Class::Macro && s.ratio.is_some_and(|r| r >= 1.0 + GATE))
+        .map(|s| s.row.label)
+        .collect()
+}
+
+/// The guest's and the host's time for a macro step disagree by more than
+/// this fraction, plus `CLOCK_SLACK` for the program's start (which the
+/// guest's figure may leave out) and the host's polling.
+const CLOCK_TOLERANCE: f64 = 0.10;
+const CLOCK_SLACK: f64 = 1.0;
+
+fn clock_disagrees(guest: f64, host: f64) -> bool {
+    (guest - host).abs() > host * CLOCK_TOLERANCE + CLOCK_SLACK
+}
+
+/// Compiles `perf/linux/latency.c`, static, for the initramfs.
+fn latency_program() -> Result<PathBuf> {
+    let out = artifacts::out_dir().join("latency");
+    let src = artifacts::root().join("perf/linux/latency.c");
+    let status = Command::new("gcc").args(["-static", "-O2", "-Wall", "-Werror", "-o"]).arg(&out).arg(&src).status().map_err(|e| format!("gcc: {e}"))?;
+    if !status.success() {
+        return Err(format!("gcc latency.c failed ({status})"));
+    }
+    Ok(out)
+}
+
+/// The files `ldd` says `program` loads, with the program itself.
+fn with_libraries(program: &str) -> Result<Vec<PathBuf>> {
+    let out = Command::new("ldd").arg(program).output().map_err(|e| format!("ldd: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("{program} is missing (make bench installs it)"));
+    }
+    let mut files = vec![PathBuf::from(program)];
+    // `libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x...)` or `/lib64/ld-linux-x86-64.so.2 (0x...)`.
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let path = line.split_once("=> ").map_or(line, |(_, p)| p).split_whitespace().next().unwrap_or("");
+        if path.starts_with('/') {
+            files.push(PathBuf::from(path));
+        }
+    }
+    Ok(files)
+}
+
+/// The kconfig sources of the native kernel's tree, with the parser and
+/// lexer its build generated.
+const KCONFIG_SOURCES: &[&str] =
+    &["conf.c", "confdata.c", "expr.c", "menu.c", "preprocess.c", "symbol.c", "util.c", "expr.h", "internal.h", "lkc.h", "lkc_proto.h", "preprocess.h"];
+const KCONFIG_GENERATED: &[&str] = &["parser.tab.c", "parser.tab.h", "lexer.lex.c"];
+
+/// Copies kconfig into `root/src`, builds it there with the host's `tcc`
+/// as the guest will, and returns every file outside `root` that build
+/// read (headers, start files, libraries), as `tcc -vv` lists them.
+fn stage_kconfig(vmlinux: &Path, root: &Path) -> Result<Vec<PathBuf>> {
+    let build = vmlinux.parent().ok_or("vmlinux without a directory")?;
+    let src = build.parent().ok_or("a build tree without a parent")?.join("src");
+    let dir = root.join("src/kconfig");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(root.join("src/include")).map_err(|e| e.to_string())?;
+    let copy = |from: PathBuf, to: PathBuf| std::fs::copy(&from, to).map(|_| ()).map_err(|e| format!("{}: {e}", from.display()));
+    for f in KCONFIG_SOURCES {
+        copy(src.join("scripts/kconfig").join(f), dir.join(f))?;
+    }
+    for f in KCONFIG_GENERATED {
+        copy(build.join("scripts/kconfig").join(f), dir.join(f))?;
+    }
+    for e in std::fs::read_dir(src.join("scripts/include")).map_err(|e| e.to_string())?.filter_map(|e| e.ok()) {
+        copy(e.path(), root.join("src/include").join(e.file_name()))?;
+    }
+    let script = std::fs::read_to_string(artifacts::root().join("perf/linux/build-kconfig.sh")).map_err(|e| e.to_string())?;
+    let tcc_line = script.lines().map(str::trim).find(|l| l.starts_with("tcc ")).ok_or("build-kconfig.sh has no tcc line")?;
+    let out = Command::new("tcc")
+        .arg("-vv")
+        .args(tcc_line.split_whitespace().skip(1))
+        .current_dir(&dir)
+        .output()
+        .map_err(|e| format!("tcc (make bench installs it): {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        return Err(format!("tcc cannot build kconfig on the host:\n{text}"));
+    }
+    let _ = std::fs::remove_file(dir.join("conf"));
+    Ok(text
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("->"))
+        .map(str::trim)
+        .filter(|p| p.starts_with('/'))
+        .map(PathBuf::from)
+        .collect())
+}
+
+/// `template` with its line `@WORKLOADS@` replaced by `lines`.
+fn fill_template(template: &str, lines: &[String]) -> Result<String> {
+    let mut out = Vec::new();
+    let mut filled = false;
+    for line in template.lines() {
+        if line == "@WORKLOADS@" && !filled {
+            out.extend(lines.iter().map(String::as_str));
+            filled = true;
+        } else {
+            out.push(line);
+        }
+    }
+    if !filled {
+        return Err("bench-init.sh has no @WORKLOADS@ line".into());
+    }
+    Ok(out.join("\n") + "\n")
+}
+
+/// The benchmark initramfs of `mode`: busybox with the script and
+/// `latency` (`linux::initramfs`), followed by a second cpio archive of the
+/// tools and the build's files at their host paths (Linux unpacks
+/// concatenated archives in order).
+fn initramfs(mode: Mode, vmlinux: &Path) -> Result<PathBuf> {
+    let template = std::fs::read_to_string(artifacts::root().join("perf/linux/bench-init.sh")).map_err(|e| format!("bench-init.sh: {e}"))?;
+    let lines: Vec<String> = steps(mode).iter().map(|s| format!("workload {} {}", s.name, s.command)).collect();
+    let init = fill_template(&template, &lines)?;
+    let name = format!("linux-bench-{}", mode.name());
+    let base = linux::initramfs(&name, &init, &[latency_program()?, artifacts::root().join("perf/linux/build-kconfig.sh")])?;
+
+    let root = artifacts::out_dir().join("initramfs").join(format!("{name}-tools"));
+    let _ = std::fs::remove_dir_all(&root);
+    let mut files = stage_kconfig(vmlinux, &root)?;
+    for program in ["/usr/bin/stress-ng", "/usr/bin/sysbench", "/usr/bin/tcc"] {
+        files.extend(with_libraries(program)?);
+    }
+    files.sort();
+    files.dedup();
+    for f in &files {
+        let to = root.join(f.strip_prefix("/").map_err(|e| e.to_string())?);
+        std::fs::create_dir_all(to.parent().expect("a file")).map_err(|e| e.to_string())?;
+        // Copies the file a link points at: the guest needs the bytes.
+        std::fs::copy(f, &to).map_err(|e| format!("{}: {e}", f.display()))?;
+    }
+    let tools = artifacts::out_dir().join(format!("{name}-tools.cpio"));
+    let script = format!("cd {} && find . | cpio --quiet -o -H newc --owner=0:0 > {}", root.display(), tools.display());
+    let status = Command::new("sh").args(["-c", &script]).status().map_err(|e| e.to_string())?;
+    if !status.success() {
+        return Err("packing the tools' initramfs failed".into());
+    }
+    let mut bytes = std::fs::read(&base).map_err(|e| e.to_string())?;
+    bytes.extend(std::fs::read(&tools).map_err(|e| e.to_string())?);
+    let out = artifacts::out_dir().join(format!("{name}.initramfs.cpio"));
+    std::fs::write(&out, bytes).map_err(|e| e.to_string())?;
+    Ok(out)
+}
+
+/// How long one boot may take: every workload of a full run under TCG on a
+/// shared host.
+fn timeout() -> Duration {
+    if qemu::kvm_usable() {
+        Duration::from_secs(300)
+    } else {
+        Duration::from_secs(1200)
+    }
+}
+
+/// The host's TSC rate in kHz, measured against its monotonic clock.
+///
+/// The native kernel (tinyconfig, no ACPI) has no HPET or PM timer to
+/// calibrate its TSC against, and calibration against the PIT fails now
+/// and then under TCG: the kernel then keeps time in jiffies, a 4 ms clock.
+/// QEMU's guest TSC runs at the host's rate (TCG reads the host's TSC; KVM
+/// does not scale it), so the native kernel is told that rate
+/// (`tsc_early_khz`) and keeps time with its TSC, as Veneer does.
+fn host_tsc_khz() -> f64 {
+    let tsc = || {
+        // SAFETY: rdtsc reads a counter; it touches no memory.
+        unsafe { core::arch::x86_64::_rdtsc() }
+    };
+    let (t0, c0) = (Instant::now(), tsc());
+    std::thread::sleep(Duration::from_millis(300));
+    let (c1, t1) = (tsc(), Instant::now());
+    (c1 - c0) as f64 / t1.duration_since(t0).as_secs_f64() / 1000.0
+}
+
+/// One boot of `machine`: its kernel line, its steps, the host's marker times.
+fn boot(machine: Qemu, log: &Path) -> Result<(String, Vec<StepOutput>, MarkerTimes)> {
+    let _ = std::fs::remove_file(log);
+    let mut marks = MarkerTimes::default();
+    let status = machine.serial_to(log).pinned().cpus(1).run_watched(timeout(), || marks.follow(log))?;
+    if status.is_none() {
+        return Err(format!("timed out after {:?} (log {})", timeout(), log.display()));
+    }
+    let text = std::fs::read_to_string(log).map_err(|e| e.to_string())?;
+    let (kernel, steps) = parse_log(&text).map_err(|e| format!("{e} (log {})", log.display()))?;
+    Ok((kernel, steps, marks))
+}
+
+/// Runs the Linux table `runs` times; returns its rows for the gate.
+pub fn run(mode: Mode, runs: usize) -> Result<Vec<Summary>> {
+    artifacts::build_all()?;
+    let vmlinux = linux::build(linux::Flavour::Native)?;
+    let initrd = initramfs(mode, &vmlinux)?;
+    let dir = artifacts::out_dir().join("bench");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let mut samples = Vec::new();
+    let mut kernel = String::new();
+    let mut clock_warnings = Vec::new();
+    let cmdline = format!("console=ttyS0 quiet tsc_early_khz={:.0} linux-bench.end=reboot", host_tsc_khz());
+    for run in 0..runs {
+        let log = dir.join(format!("linux-native-{run}.log"));
+        let machine = Qemu::new(&vmlinux, &initrd).append(Some(&cmdline));
+        let (k, steps, marks) = boot(machine, &log).map_err(|e| format!("Linux, native: {e}"))?;
+        kernel = k;
+        for (row, value) in figures(&steps)? {
+            let host_seconds = if row.class == Class::Macro { marks.span(row.step) } else { None };
+            if let Some(host) = host_seconds.filter(|h| clock_disagrees(value, *h)) {
+                clock_warnings.push(format!("native run {run}: `{}` took {value:.2} s by the guest's clock, {host:.2} s by the host's", row.label));
+            }
+            samples.push(Sample { row: row.label, side: "native", run, value, host_seconds });
+        }
+        println!("linux bench: native run {} of {runs} done", run + 1);
+    }
+    let rows: Vec<Summary> = ROWS
+        .iter()
+        .map(|row| {
+            let v: Vec<f64> = samples.iter().filter(|s| s.row == row.label).map(|s| s.value).collect();
+            Summary { row, native: Figures::of(&v), ratio: None }
+        })
+        .collect();
+    let host = |row: &Row| {
+        let v: Vec<f64> = samples.iter().filter(|s| s.row == row.label).filter_map(|s| s.host_seconds).collect();
+        (!v.is_empty()).then(|| median(&v))
+    };
+    print_table(mode, runs, &kernel, &rows, host, &clock_warnings);
+    write_results(&dir, mode, runs, &kernel, &cmdline, &samples, &rows)?;
+    println!("results: {}, {}", dir.join("linux.json").display(), dir.join("linux.csv").display());
+    plot(&dir);
+    Ok(rows)
+}
+
+/// A figure with the digits that mean something at its size.
+fn figure(v: f64) -> String {
+    if v >= 100.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.3}")
+    }
+}
+
+/// `host` gives a macro row's median time by the host's clock.
+fn print_table(mode: Mode, runs: usize, kernel: &str, rows: &[Summary], host: impl Fn(&Row) -> Option<f64>, clock_warnings: &[String]) {
+    println!();
+    println!("Linux ({kernel}), {} workloads, {runs} boots, one CPU, under {}:", mode.name(), if qemu::kvm_usable() { "KVM" } else { "TCG" });
+    println!("{:<6} {:<52} {:>12} {:>8} {:>10}", "class", "workload", "native", "spread", "host clock");
+    for s in rows {
+        let class = if s.row.class == Class::Macro { "macro" } else { "micro" };
+        let label = format!("{} ({})", s.row.label, s.row.figure.unit());
+        let host = host(s.row).map_or(String::new(), |h| format!("{h:.2} s"));
+        println!("{class:<6} {label:<52} {:>12} {:>7.1}% {host:>10}", figure(s.native.median), s.native.spread * 100.0);
+    }
+    for s in rows.iter().filter(|s| s.native.spread > SPREAD_WARNING) {
+        println!("warning: the spread of `{}` exceeds {:.0}%: do not trust a ratio of it", s.row.label, SPREAD_WARNING * 100.0);
+    }
+    for w in clock_warnings {
+        println!("warning: the clocks disagree: {w}");
+    }
+    println!("Linux does not run /init on Veneer yet: there is no Veneer column, no ratio, and the {:.0}% gate on macro workloads is not evaluated.", GATE * 100.0);
+}
+
+fn write_results(dir: &Path, mode: Mode, runs: usize, kernel: &str, cmdline: &str, samples: &[Sample], rows: &[Summary]) -> Result<()> {
+    let accel = if qemu::kvm_usable() { "kvm" } else { "tcg" };
+    let mut j = String::from("{\n");
+    writeln!(j, "  \"machine\": {{\"cpu\": {}, \"cpus\": {}, \"accel\": {}}},", json_str(&cpu_model()), std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1), json_str(accel)).unwrap();
+    writeln!(j, "  \"qemu\": {},", json_str(&command_output("qemu-system-x86_64", &["--version"]))).unwrap();
+    writeln!(j, "  \"kernel\": {},", json_str(kernel)).unwrap();
+    writeln!(j, "  \"native_cmdline\": {},", json_str(cmdline)).unwrap();
+    writeln!(j, "  \"kernel_source\": {},", json_str(&command_output("dpkg-query", &["-W", "-f=${Package} ${Version}", "linux-source-6.12"]))).unwrap();
+    let tools: Vec<String> = ["stress-ng", "sysbench", "tcc"].iter().map(|p| command_output("dpkg-query", &["-W", "-f=${Package} ${Version}", p])).collect();
+    writeln!(j, "  \"tools\": {},", json_str(&tools.join(", "))).unwrap();
+    writeln!(j, "  \"veneer\": {},", json_str(&command_output("git", &["-C", &artifacts::root().display().to_string(), "describe", "--always", "--dirty"]))).unwrap();
+    writeln!(j, "  \"mode\": \"{}\",\n  \"runs\": {runs},\n  \"gate\": {GATE},", mode.name()).unwrap();
+    j += "  \"samples\": [\n";
+    let body: Vec<String> = samples
+        .iter()
+        .map(|s| {
+            let host = s.host_seconds.map_or("null".to_string(), |h| format!("{h:.3}"));
+            format!("    {{\"row\": {}, \"side\": \"{}\", \"run\": {}, \"value\": {}, \"host_seconds\": {host}}}", json_str(s.row), s.side, s.run, s.value)
+        })
+        .collect();
+    j += &body.join(",\n");
+    j += "\n  ],\n  \"summary\": [\n";
+    let sum: Vec<String> = rows
+        .iter()
+        .map(|s| {
+            let class = if s.row.class == Class::Macro { "macro" } else { "micro" };
+            format!(
+                "    {{\"label\": {}, \"class\": \"{class}\", \"unit\": {}, \"higher_is_better\": {}, \"native\": {}, \"native_spread\": {:.4}}}",
+                json_str(s.row.label),
+                json_str(s.row.figure.unit()),
+                s.row.figure.higher_is_better(),
+                s.native.median,
+                s.native.spread
+            )
+        })
+        .collect();
+    j += &sum.join(",\n");
+    j += "\n  ]\n}\n";
+    std::fs::write(dir.join("linux.json"), j).map_err(|e| e.to_string())?;
+
+    let mut csv = String::from("row,side,run,value,unit,host_seconds\n");
+    for s in samples {
+        let unit = ROWS.iter().find(|r| r.label == s.row).map_or("", |r| r.figure.unit());
+        writeln!(csv, "\"{}\",{},{},{},{unit},{}", s.row, s.side, s.run, s.value, s.host_seconds.map_or(String::new(), |h| format!("{h:.3}"))).unwrap();
+    }
+    std::fs::write(dir.join("linux.csv"), csv).map_err(|e| e.to_string())
+}
+
+/// `perf/plot_linux.py`: the rows' figures with their spread.
+fn plot(dir: &Path) {
+    let script = artifacts::root().join("perf/plot_linux.py");
+    let status = Command::new("/usr/bin/python3").arg(&script).arg(dir.join("linux.json")).arg(dir.join("linux.png")).status();
+    match status {
+        Ok(s) if s.success() => println!("plot: {}", dir.join("linux.png").display()),
+        _ => eprintln!("xtask: plotting the Linux table failed (is python3-matplotlib installed?)"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(text: &str) -> Vec<String> {
+        text.lines().map(String::from).collect()
+    }
+
+    #[test]
+    fn figures_are_found_in_each_tool_s_output() {
+        let out = lines(
+            "latency null-syscall ns=246 min=195 max=666 batches=40 ops=16384\n\
+             latency null-syscall-2 ns=9 min=1 max=9 batches=5 ops=1\n\
+             latency-time build ns=2500000000 status=0\n\
+             stress-ng: metrc: [3251] stressor       bogo ops real time  usr time  sys time   bogo ops/s     bogo ops/s\n\
+             stress-ng: metrc: [3251] fork               4431      2.00      0.91      0.99      2215.15        2332.11\n\
+             stress-ng: metrc: [7687] switch              4685.84 nanosecs per context switch (pipe method)\n\
+             \x20   total time:                          0.3828s\n",
+        );
+        assert_eq!(Figure::Latency("null-syscall").find("latency", &out), Some(246.0));
+        assert_eq!(Figure::Latency("stat").find("latency", &out), None);
+        assert_eq!(Figure::Elapsed.find("build", &out), Some(2.5));
+        assert_eq!(Figure::Elapsed.find("bui", &out), None);
+        assert_eq!(Figure::StressNg("fork").find("stress-fork", &out), Some(2215.15));
+        // The miscellaneous metrics line of the same stressor is not a figure.
+        assert_eq!(Figure::StressNg("switch").find("stress-switch", &out), None);
+        assert_eq!(Figure::SysbenchTime.find("cpu", &out), Some(0.3828));
+    }
+
+    const LOG: &str = "boot noise\r\n\
+        linux-bench: kernel Linux 6.12.117, 1 CPU, 499000 KiB\r\n\
+        linux-bench: begin cpu\r\n\
+        \x20   total time:                          1.5000s\r\n\
+        linux-bench: end cpu status=0\r\n\
+        [    3.1] a kernel line between steps\r\n\
+        linux-bench: done\r\n";
+
+    #[test]
+    fn a_finished_log_gives_each_step_its_lines() {
+        let (kernel, steps) = parse_log(LOG).unwrap();
+        assert_eq!(kernel, "Linux 6.12.117, 1 CPU, 499000 KiB");
+        assert_eq!(steps, [StepOutput { name: "cpu".into(), status: 0, lines: vec!["    total time:                          1.5000s".into()] }]);
+    }
+
+    #[test]
+    fn a_failed_or_unfinished_run_is_an_error() {
+        let failed = LOG.replace("status=0", "status=127");
+        assert!(parse_log(&failed).unwrap_err().contains("workload cpu exited with status 127"));
+        let cut = &LOG[..LOG.find("linux-bench: end").unwrap()];
+        assert!(parse_log(cut).unwrap_err().contains("inside workload cpu"));
+        let no_done = LOG.replace("linux-bench: done", "");
+        assert!(parse_log(&no_done).unwrap_err().contains("before the end"));
+    }
+
+    #[test]
+    fn every_row_has_a_step_and_every_latency_is_measured() {
+        for mode in [Mode::Full, Mode::Quick] {
+            let steps = steps(mode);
+            for row in ROWS {
+                assert!(steps.iter().any(|s| s.name == row.step), "{}", row.label);
+            }
+            let latency = &steps.iter().find(|s| s.name == "latency").unwrap().command;
+            for row in ROWS {
+                if let Figure::Latency(name) = row.figure {
+                    assert!(latency.split(' ').any(|w| w == name), "{name}");
+                }
+            }
+        }
+        assert!(ROWS.iter().filter(|r| r.class == Class::Macro).count() == 3);
+    }
+
+    #[test]
+    fn the_workloads_fill_their_own_line_only() {
+        let t = "# where @WORKLOADS@ stands\nsetup\n@WORKLOADS@\nend\n";
+        let filled = fill_template(t, &["workload a x".into(), "workload b y".into()]).unwrap();
+        assert_eq!(filled, "# where @WORKLOADS@ stands\nsetup\nworkload a x\nworkload b y\nend\n");
+        assert!(fill_template("no line\n", &[]).is_err());
+    }
+
+    #[test]
+    fn statistics_take_the_median_and_its_spread() {
+        let f = Figures::of(&[3.0, 1.0, 2.0, 100.0, 2.5]);
+        assert_eq!(f.median, 2.5);
+        assert!((f.spread - 99.0 / 2.5).abs() < 1e-9);
+        assert_eq!(Figures::of(&[4.0]).spread, 0.0);
+    }
+
+    fn summary(label: &'static str, class: Class, ratio: Option<f64>) -> Summary {
+        let row = ROWS.iter().find(|r| r.label == label && r.class == class).unwrap();
+        Summary { row, native: Figures { median: 1.0, spread: 0.0 }, ratio }
+    }
+
+    #[test]
+    fn the_gate_names_macro_workloads_at_five_percent_or_more() {
+        let build = "build: tcc builds Linux's kconfig";
+        let cpu = "CPU: sysbench cpu (primes)";
+        let rows = [
+            summary(cpu, Class::Macro, Some(1.049)),
+            summary(build, Class::Macro, Some(1.05)),
+            summary("fork + exec", Class::Micro, Some(3.0)),
+            summary("memory: sysbench memory (64 MiB blocks)", Class::Macro, None),
+        ];
+        assert_eq!(gate(&rows), [build]);
+        assert!(gate(&rows[..1]).is_empty());
+    }
+
+    #[test]
+    fn clocks_may_differ_by_start_up_and_ten_percent() {
+        assert!(!clock_disagrees(10.0, 11.5));
+        assert!(clock_disagrees(10.0, 12.5));
+        assert!(clock_disagrees(2.0, 0.5));
+    }
+
+    #[test]
+    fn marker_times_give_a_step_s_span() {
+        let log = std::env::temp_dir().join(format!("veneer-linux-bench-marks-{}", std::process::id()));
+        let mut m = MarkerTimes::default();
+        std::fs::write(&log, "linux-bench: begin cpu\n").unwrap();
+        m.follow(&log);
+        std::fs::write(&log, "linux-bench: begin cpu\nx\nlinux-bench: end cpu status=0\n").unwrap();
+        m.follow(&log);
+        let _ = std::fs::remove_file(&log);
+        assert!(m.span("cpu").is_some_and(|s| s >= 0.0));
+        assert_eq!(m.span("cp"), None);
+        assert_eq!(m.seen.len(), 2);
+    }
+}
