@@ -14,6 +14,12 @@ mount -t devtmpfs dev /dev 2>/dev/null
 cd /tmp
 
 echo "linux-bench: kernel $(uname -sr), $(grep -c ^processor /proc/cpuinfo) CPU, $(awk '$1 == "MemTotal:" { print $2 }' /proc/meminfo) KiB"
+# The clock every figure is read by, before and after the workloads (a
+# kernel may change it while they run).
+clocksource() {
+    echo "linux-bench: clocksource $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)"
+}
+clocksource
 
 workload() {
     name=$1
@@ -25,6 +31,7 @@ workload() {
 
 @WORKLOADS@
 
+clocksource
 echo "linux-bench: done"
 # Veneer's guests power off through the hypervisor; a native kernel without
 # ACPI cannot, and its runner asks for a reboot (QEMU's -no-reboot ends).
