@@ -4,18 +4,24 @@
  * natively and on Veneer. Each prints one line the harness parses
  * (xtask/src/linux_bench.rs):
  *
- *   latency <name> ns=<median> min=<n> max=<n> batches=<n> ops=<n>
+ *   latency <name> cycles=<median> min=<n> max=<n> batches=<n> ops=<n>
  *
- * the per-operation time in ns of the median batch, the fastest and the
- * slowest. A measurement first finds a batch size that takes at least
- * BATCH_NS, then runs batches until it has spent the time asked for (at
+ * the per-operation time in TSC cycles of the median batch, the fastest and
+ * the slowest. A measurement first finds a batch size that takes at least
+ * BATCH_CYCLES, then runs batches until it has spent the time asked for (at
  * least MIN_BATCHES): fixed time rather than fixed work, so one build runs
  * the same under KVM and under TCG's emulation.
  *
  *   latency time <name> <command> [args...]
  *
- * runs a command and prints `latency-time <name> ns=<elapsed> status=<n>`:
- * the macro workloads' clock, read inside the guest.
+ * runs a command and prints
+ * `latency-time <name> ns=<elapsed> cycles=<elapsed> status=<n>`: the
+ * macro workloads' clock.
+ *
+ * Times are TSC cycles, read in user mode: under QEMU the guest's TSC is
+ * the host's on both sides, where each kernel's nanoseconds depend on how
+ * it calibrated its TSC (Veneer's calibration and the native kernel's may
+ * differ by a fraction of a percent, as much as a gate's margin).
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -30,8 +36,10 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <x86intrin.h>
 
-#define BATCH_NS 2000000ULL
+/* About 2 ms at the GHz of current hosts. */
+#define BATCH_CYCLES 5000000ULL
 #define MIN_BATCHES 5
 #define MAX_BATCHES 1001
 #define PAGE 4096
@@ -59,8 +67,13 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* An operation: does `n` of it and returns the ns they took (an op times
- * itself, so that what it must set up and tear down is left out). */
+static uint64_t cycles(void)
+{
+	return __rdtsc();
+}
+
+/* An operation: does `n` of it and returns the cycles they took (an op
+ * times itself, so that what it must set up and tear down is left out). */
 typedef uint64_t (*op_fn)(unsigned long n);
 
 /* Runs `op` in batches for about `budget_ns`; prints the per-operation
@@ -70,14 +83,14 @@ static void measure(const char *name, op_fn op, unsigned long per, uint64_t budg
 	static uint64_t per_op[MAX_BATCHES];
 	unsigned long n = 1;
 
-	while (op(n) < BATCH_NS && n < (1UL << 30))
+	while (op(n) < BATCH_CYCLES && n < (1UL << 30))
 		n *= 2;
 	int batches = 0;
 	uint64_t start = now_ns();
 	while (batches < MAX_BATCHES && (batches < MIN_BATCHES || now_ns() - start < budget_ns))
 		per_op[batches++] = op(n) / (n * per);
 	qsort(per_op, batches, sizeof per_op[0], cmp_u64);
-	printf("latency %s ns=%llu min=%llu max=%llu batches=%d ops=%lu\n", name,
+	printf("latency %s cycles=%llu min=%llu max=%llu batches=%d ops=%lu\n", name,
 	       (unsigned long long)per_op[batches / 2], (unsigned long long)per_op[0],
 	       (unsigned long long)per_op[batches - 1], batches, n * per);
 	fflush(stdout);
@@ -86,32 +99,32 @@ static void measure(const char *name, op_fn op, unsigned long per, uint64_t budg
 /* The system call with the least work: lmbench's "null call". */
 static uint64_t op_null(unsigned long n)
 {
-	uint64_t t = now_ns();
+	uint64_t t = cycles();
 	while (n--)
 		syscall(SYS_getppid);
-	return now_ns() - t;
+	return cycles() - t;
 }
 
 static uint64_t op_stat(unsigned long n)
 {
-	uint64_t t = now_ns();
+	uint64_t t = cycles();
 	struct stat st;
 	while (n--)
 		if (stat(scratch, &st))
 			die("stat");
-	return now_ns() - t;
+	return cycles() - t;
 }
 
 static uint64_t op_open_close(unsigned long n)
 {
-	uint64_t t = now_ns();
+	uint64_t t = cycles();
 	while (n--) {
 		int fd = open(scratch, O_RDONLY);
 		if (fd < 0)
 			die("open");
 		close(fd);
 	}
-	return now_ns() - t;
+	return cycles() - t;
 }
 
 static void on_signal(int sig)
@@ -122,11 +135,11 @@ static void on_signal(int sig)
 static uint64_t op_sig_install(unsigned long n)
 {
 	struct sigaction sa = { .sa_handler = on_signal };
-	uint64_t t = now_ns();
+	uint64_t t = cycles();
 	while (n--)
 		if (sigaction(SIGUSR1, &sa, NULL))
 			die("sigaction");
-	return now_ns() - t;
+	return cycles() - t;
 }
 
 /* A signal sent to itself and caught: the kernel's delivery to a user
@@ -134,10 +147,10 @@ static uint64_t op_sig_install(unsigned long n)
 static uint64_t op_sig_deliver(unsigned long n)
 {
 	pid_t me = getpid();
-	uint64_t t = now_ns();
+	uint64_t t = cycles();
 	while (n--)
 		kill(me, SIGUSR1);
-	return now_ns() - t;
+	return cycles() - t;
 }
 
 static void wait_child(pid_t pid)
@@ -151,14 +164,14 @@ static void wait_child(pid_t pid)
 
 static uint64_t op_fork(unsigned long n)
 {
-	uint64_t t = now_ns();
+	uint64_t t = cycles();
 	while (n--) {
 		pid_t pid = fork();
 		if (pid == 0)
 			_exit(0);
 		wait_child(pid);
 	}
-	return now_ns() - t;
+	return cycles() - t;
 }
 
 static void spawn(char *const argv[])
@@ -175,10 +188,10 @@ static void spawn(char *const argv[])
 static uint64_t op_exec(unsigned long n)
 {
 	char *argv[] = { (char *)self, "exit", NULL };
-	uint64_t t = now_ns();
+	uint64_t t = cycles();
 	while (n--)
 		spawn(argv);
-	return now_ns() - t;
+	return cycles() - t;
 }
 
 /* The shell starting a program: lmbench's "sh proc". */
@@ -187,10 +200,10 @@ static uint64_t op_sh(unsigned long n)
 	char cmd[256];
 	snprintf(cmd, sizeof cmd, "%s exit", self);
 	char *argv[] = { "/bin/sh", "-c", cmd, NULL };
-	uint64_t t = now_ns();
+	uint64_t t = cycles();
 	while (n--)
 		spawn(argv);
-	return now_ns() - t;
+	return cycles() - t;
 }
 
 /* Context switches among `ring` processes passing one byte around a ring
@@ -229,9 +242,9 @@ static uint64_t op_ctx(unsigned long n)
 		}
 	}
 	token_loop(0, 1);
-	uint64_t t = now_ns();
+	uint64_t t = cycles();
 	token_loop(0, n);
-	t = now_ns() - t;
+	t = cycles() - t;
 	for (int i = 1; i < ring; i++)
 		wait_child(pids[i]);
 	for (int i = 0; i < ring; i++) {
@@ -249,10 +262,10 @@ static uint64_t op_page_fault(unsigned long n)
 	char *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
 		die("mmap");
-	uint64_t t = now_ns();
+	uint64_t t = cycles();
 	for (size_t off = 0; off < bytes; off += PAGE)
 		p[off] = 1;
-	t = now_ns() - t;
+	t = cycles() - t;
 	munmap(p, bytes);
 	return t;
 }
@@ -262,7 +275,7 @@ static int map_fd;
 
 static uint64_t op_mmap(unsigned long n)
 {
-	uint64_t t = now_ns();
+	uint64_t t = cycles();
 	while (n--) {
 		volatile char *p = mmap(NULL, MAP_BYTES, PROT_READ, MAP_SHARED, map_fd, 0);
 		if (p == MAP_FAILED)
@@ -271,7 +284,7 @@ static uint64_t op_mmap(unsigned long n)
 			(void)p[off];
 		munmap((void *)p, MAP_BYTES);
 	}
-	return now_ns() - t;
+	return cycles() - t;
 }
 
 static void make_scratch(size_t bytes)
@@ -290,7 +303,7 @@ static void make_scratch(size_t bytes)
 
 static int run_timed(const char *name, char *const argv[])
 {
-	uint64_t t = now_ns();
+	uint64_t c = cycles(), t = now_ns();
 	pid_t pid = fork();
 	if (pid == 0) {
 		execvp(argv[0], argv);
@@ -301,8 +314,9 @@ static int run_timed(const char *name, char *const argv[])
 	if (pid < 0 || waitpid(pid, &status, 0) != pid)
 		die("time");
 	t = now_ns() - t;
+	c = cycles() - c;
 	int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-	printf("latency-time %s ns=%llu status=%d\n", name, (unsigned long long)t, code);
+	printf("latency-time %s ns=%llu cycles=%llu status=%d\n", name, (unsigned long long)t, (unsigned long long)c, code);
 	return code;
 }
 

@@ -9,8 +9,8 @@
 //! Linux's kconfig with the headers and libraries `tcc` reads. Each
 //! workload's output sits between `begin`/`end` marker lines; the harness
 //! takes one figure per [`Row`] from it and notes when the markers reached
-//! the serial log, so every macro figure, timed by the guest's clock, also
-//! has the host's time beside it.
+//! the serial log, so every macro figure, counted in the guest's TSC
+//! cycles, also has the host's time beside it.
 //!
 //! "Native" is Debian's 6.12 source built with the project's configuration
 //! and no Veneer platform (`linux::Flavour::Native`), booted directly by
@@ -80,9 +80,9 @@ fn steps(mode: Mode) -> Vec<Step> {
         s.push(step(name, format!("stress-ng --{stressor} 1 --timeout {} --metrics --temp-path /tmp{options}", mode.pick(5, 2))));
     }
     s.push(step("threads", format!("sysbench threads --threads=4 --events={} --time=0 run", mode.pick(1000, 500))));
-    s.push(step("cpu", format!("sysbench cpu --cpu-max-prime=10000 --events={} --time=0 run", mode.pick(2000, 400))));
+    s.push(step("cpu", format!("/bin/latency time cpu sysbench cpu --cpu-max-prime=10000 --events={} --time=0 run", mode.pick(2000, 400))));
     // Blocks of 64 MiB, larger than the host's caches: the writes go to memory.
-    s.push(step("memory", format!("sysbench memory --memory-block-size=64M --memory-total-size={}G run", mode.pick(16, 4))));
+    s.push(step("memory", format!("/bin/latency time memory sysbench memory --memory-block-size=64M --memory-total-size={}G run", mode.pick(16, 4))));
     s.push(step("build", format!("/bin/latency time build /bin/sh /bin/build-kconfig.sh {}", mode.pick(12, 3))));
     s
 }
@@ -97,21 +97,22 @@ pub enum Class {
 /// Where a row's figure is in its step's output.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Figure {
-    /// `latency NAME ns=N ...`: ns per operation.
+    /// `latency NAME cycles=N ...`: TSC cycles per operation.
     Latency(&'static str),
     /// stress-ng's `--metrics` line for the stressor: bogo ops per second
     /// of real time.
     StressNg(&'static str),
     /// sysbench's `total time:` for a fixed amount of work, in seconds.
     SysbenchTime,
-    /// `latency-time STEP ns=N`: the step's command, in seconds.
+    /// `latency-time STEP cycles=N`: the step's command, in TSC cycles
+    /// shown as seconds at the host's TSC rate, the same for both sides.
     Elapsed,
 }
 
 impl Figure {
     fn unit(self) -> &'static str {
         match self {
-            Figure::Latency(_) => "ns",
+            Figure::Latency(_) => "cycles",
             Figure::StressNg(_) => "bogo ops/s",
             Figure::SysbenchTime | Figure::Elapsed => "s",
         }
@@ -122,18 +123,19 @@ impl Figure {
         matches!(self, Figure::StressNg(_))
     }
 
-    /// The figure in `output`, a step's lines.
-    fn find(self, step: &str, output: &[String]) -> Option<f64> {
+    /// The figure in `output`, a step's lines, with TSC cycles counted
+    /// at `tsc_khz`.
+    fn find(self, step: &str, output: &[String], tsc_khz: f64) -> Option<f64> {
         output.iter().find_map(|line| {
             let line = line.trim();
             match self {
                 Figure::Latency(name) => {
                     let rest = line.strip_prefix("latency ")?.strip_prefix(name)?.strip_prefix(' ')?;
-                    field(rest, "ns")
+                    field(rest, "cycles")
                 }
                 Figure::Elapsed => {
                     let rest = line.strip_prefix("latency-time ")?.strip_prefix(step)?.strip_prefix(' ')?;
-                    Some(field(rest, "ns")? / 1e9)
+                    Some(field(rest, "cycles")? / (tsc_khz * 1e3))
                 }
                 Figure::SysbenchTime => line.strip_prefix("total time:")?.trim().strip_suffix('s')?.parse().ok(),
                 Figure::StressNg(stressor) => {
@@ -190,8 +192,8 @@ pub const ROWS: &[Row] = &[
     micro("stress-ng fault", "stress-fault", Figure::StressNg("fault")),
     micro("stress-ng mmap", "stress-mmap", Figure::StressNg("mmap")),
     micro("sysbench threads (4 threads)", "threads", Figure::SysbenchTime),
-    macro_("CPU: sysbench cpu (primes)", "cpu", Figure::SysbenchTime),
-    macro_("memory: sysbench memory (64 MiB blocks)", "memory", Figure::SysbenchTime),
+    macro_("CPU: sysbench cpu (primes)", "cpu", Figure::Elapsed),
+    macro_("memory: sysbench memory (64 MiB blocks)", "memory", Figure::Elapsed),
     macro_("build: tcc builds Linux's kconfig", "build", Figure::Elapsed),
 ];
 
@@ -283,11 +285,11 @@ struct Sample {
 }
 
 /// The figures of `rows` in a boot's steps.
-fn figures(steps: &[StepOutput]) -> Result<Vec<(&'static Row, f64)>> {
+fn figures(steps: &[StepOutput], tsc_khz: f64) -> Result<Vec<(&'static Row, f64)>> {
     ROWS.iter()
         .map(|row| {
             let step = steps.iter().find(|s| s.name == row.step).ok_or_else(|| format!("no output of workload {}", row.step))?;
-            let v = row.figure.find(row.step, &step.lines).ok_or_else(|| format!("no figure for `{}` in the output of {}", row.label, row.step))?;
+            let v = row.figure.find(row.step, &step.lines, tsc_khz).ok_or_else(|| format!("no figure for `{}` in the output of {}", row.label, row.step))?;
             Ok((row, v))
         })
         .collect()
@@ -537,13 +539,14 @@ pub fn run(mode: Mode, runs: usize) -> Result<Vec<Summary>> {
     let mut samples = Vec::new();
     let mut kernel = String::new();
     let mut clock_warnings = Vec::new();
-    let cmdline = format!("console=ttyS0 quiet tsc_early_khz={:.0} tsc=reliable linux-bench.end=reboot", host_tsc_khz());
+    let tsc_khz = host_tsc_khz();
+    let cmdline = format!("console=ttyS0 quiet tsc_early_khz={tsc_khz:.0} tsc=reliable linux-bench.end=reboot");
     for run in 0..runs {
         let log = dir.join(format!("linux-native-{run}.log"));
         let machine = Qemu::new(&vmlinux, &initrd).append(Some(&cmdline));
         let (k, steps, marks) = boot(machine, &log).map_err(|e| format!("Linux, native: {e}"))?;
         kernel = k;
-        for (row, value) in figures(&steps)? {
+        for (row, value) in figures(&steps, tsc_khz)? {
             let host_seconds = if row.class == Class::Macro { marks.span(row.step) } else { None };
             if let Some(host) = host_seconds.filter(|h| clock_disagrees(value, *h)) {
                 clock_warnings.push(format!("native run {run}: `{}` took {value:.2} s by the guest's clock, {host:.2} s by the host's", row.label));
@@ -564,7 +567,7 @@ pub fn run(mode: Mode, runs: usize) -> Result<Vec<Summary>> {
         (!v.is_empty()).then(|| median(&v))
     };
     print_table(mode, runs, &kernel, &rows, host, &clock_warnings);
-    write_results(&dir, mode, runs, &kernel, &cmdline, &samples, &rows)?;
+    write_results(&dir, mode, runs, &kernel, &cmdline, tsc_khz, &samples, &rows)?;
     println!("results: {}, {}", dir.join("linux.json").display(), dir.join("linux.csv").display());
     plot(&dir);
     Ok(rows)
@@ -599,13 +602,15 @@ fn print_table(mode: Mode, runs: usize, kernel: &str, rows: &[Summary], host: im
     println!("Linux does not run /init on Veneer yet: there is no Veneer column, no ratio, and the {:.0}% gate on macro workloads is not evaluated.", GATE * 100.0);
 }
 
-fn write_results(dir: &Path, mode: Mode, runs: usize, kernel: &str, cmdline: &str, samples: &[Sample], rows: &[Summary]) -> Result<()> {
+#[allow(clippy::too_many_arguments)]
+fn write_results(dir: &Path, mode: Mode, runs: usize, kernel: &str, cmdline: &str, tsc_khz: f64, samples: &[Sample], rows: &[Summary]) -> Result<()> {
     let accel = if qemu::kvm_usable() { "kvm" } else { "tcg" };
     let mut j = String::from("{\n");
     writeln!(j, "  \"machine\": {{\"cpu\": {}, \"cpus\": {}, \"accel\": {}}},", json_str(&cpu_model()), std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1), json_str(accel)).unwrap();
     writeln!(j, "  \"qemu\": {},", json_str(&command_output("qemu-system-x86_64", &["--version"]))).unwrap();
     writeln!(j, "  \"kernel\": {},", json_str(kernel)).unwrap();
     writeln!(j, "  \"native_cmdline\": {},", json_str(cmdline)).unwrap();
+    writeln!(j, "  \"host_tsc_khz\": {tsc_khz:.0},").unwrap();
     writeln!(j, "  \"kernel_source\": {},", json_str(&command_output("dpkg-query", &["-W", "-f=${Package} ${Version}", "linux-source-6.12"]))).unwrap();
     let tools: Vec<String> = ["stress-ng", "sysbench", "tcc"].iter().map(|p| command_output("dpkg-query", &["-W", "-f=${Package} ${Version}", p])).collect();
     writeln!(j, "  \"tools\": {},", json_str(&tools.join(", "))).unwrap();
@@ -668,22 +673,24 @@ mod tests {
     #[test]
     fn figures_are_found_in_each_tool_s_output() {
         let out = lines(
-            "latency null-syscall ns=246 min=195 max=666 batches=40 ops=16384\n\
-             latency null-syscall-2 ns=9 min=1 max=9 batches=5 ops=1\n\
-             latency-time build ns=2500000000 status=0\n\
+            "latency null-syscall cycles=246 min=195 max=666 batches=40 ops=16384\n\
+             latency null-syscall-2 cycles=9 min=1 max=9 batches=5 ops=1\n\
+             latency-time build ns=2400000000 cycles=5000000000 status=0\n\
              stress-ng: metrc: [3251] stressor       bogo ops real time  usr time  sys time   bogo ops/s     bogo ops/s\n\
              stress-ng: metrc: [3251] fork               4431      2.00      0.91      0.99      2215.15        2332.11\n\
              stress-ng: metrc: [7687] switch              4685.84 nanosecs per context switch (pipe method)\n\
              \x20   total time:                          0.3828s\n",
         );
-        assert_eq!(Figure::Latency("null-syscall").find("latency", &out), Some(246.0));
-        assert_eq!(Figure::Latency("stat").find("latency", &out), None);
-        assert_eq!(Figure::Elapsed.find("build", &out), Some(2.5));
-        assert_eq!(Figure::Elapsed.find("bui", &out), None);
-        assert_eq!(Figure::StressNg("fork").find("stress-fork", &out), Some(2215.15));
+        let khz = 2e6;
+        assert_eq!(Figure::Latency("null-syscall").find("latency", &out, khz), Some(246.0));
+        assert_eq!(Figure::Latency("stat").find("latency", &out, khz), None);
+        // 5e9 cycles at 2 GHz, whatever the guest's own ns say.
+        assert_eq!(Figure::Elapsed.find("build", &out, khz), Some(2.5));
+        assert_eq!(Figure::Elapsed.find("bui", &out, khz), None);
+        assert_eq!(Figure::StressNg("fork").find("stress-fork", &out, khz), Some(2215.15));
         // The miscellaneous metrics line of the same stressor is not a figure.
-        assert_eq!(Figure::StressNg("switch").find("stress-switch", &out), None);
-        assert_eq!(Figure::SysbenchTime.find("cpu", &out), Some(0.3828));
+        assert_eq!(Figure::StressNg("switch").find("stress-switch", &out, khz), None);
+        assert_eq!(Figure::SysbenchTime.find("cpu", &out, khz), Some(0.3828));
     }
 
     const LOG: &str = "boot noise\r\n\
