@@ -35,8 +35,8 @@ fn main() -> ExitCode {
         Some("conformance") => conformance::run(args.get(1).map(String::as_str)).map(verdict),
         Some("bench") => bench::run(7).and_then(|_| linux_bench(linux_bench::Mode::Full)),
         Some("bench-quick") => bench::run(3).and_then(|_| linux_bench(linux_bench::Mode::Quick)),
+        Some("bench-linux") if args.get(1).is_none() => linux_bench(linux_bench::Mode::Full),
         Some("bench-linux") if args.get(1).is_some_and(|a| a == "quick") => linux_bench(linux_bench::Mode::Quick),
-        Some("bench-linux") => linux_bench(linux_bench::Mode::Full),
         Some("linux") => linux::build(linux::Flavour::Native).map(|p| {
             println!("{}", p.display());
             ExitCode::SUCCESS
