@@ -7,7 +7,7 @@
 //! xtask conformance [FILTER]  the booted conformance guests alone
 //! xtask bench                 every workload on Veneer and natively, interleaved (7 runs)
 //! xtask bench-quick           the same with 3 runs
-//! xtask linux                 build the Linux guest kernel (cached outside the clone)
+//! xtask linux [veneer|native]  build a Linux kernel (cached outside the clone; default veneer)
 //! xtask linux-native          boot the native Linux kernel with a busybox initramfs
 //! xtask qemu-command GUEST    print the QEMU command line `run` uses
 //! ```
@@ -17,6 +17,7 @@ mod bench;
 mod bundle;
 mod conformance;
 mod linux;
+mod linux_guest;
 mod qemu;
 
 use std::process::ExitCode;
@@ -30,11 +31,19 @@ fn main() -> ExitCode {
         Some("conformance") => conformance::run(args.get(1).map(String::as_str)).map(verdict),
         Some("bench") => bench::run(7).map(|_| ExitCode::SUCCESS),
         Some("bench-quick") => bench::run(3).map(|_| ExitCode::SUCCESS),
-        Some("linux") => linux::build(linux::Flavour::Native).map(|p| {
+        Some("linux") => linux::Flavour::from_arg(args.get(1).map(String::as_str)).and_then(linux::build).map(|p| {
             println!("{}", p.display());
             ExitCode::SUCCESS
         }),
         Some("linux-native") => linux_native(),
+        Some("linux-boot") => {
+            let secs = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(120);
+            let init = "#!/bin/sh\nmount -t proc proc /proc\necho init: up\npoweroff -f\n";
+            linux_guest::boot(init, std::time::Duration::from_secs(secs)).map(|s| {
+                println!("xtask: linux-boot ended: {s:?}");
+                ExitCode::SUCCESS
+            })
+        }
         Some("qemu-command") => qemu_command(args.get(1).map(String::as_str).unwrap_or("hello")),
         _ => {
             eprintln!("usage: xtask build | run [GUEST] | test | conformance [FILTER] | bench | bench-quick | qemu-command [GUEST]");
