@@ -316,20 +316,27 @@ fn check_fragments_applied(config: &Path, fragments: &[PathBuf]) -> Result<()> {
     Ok(())
 }
 
-/// An initramfs of Debian's busybox-static with `init` as `/init`.
-pub fn initramfs(name: &str, init: &str) -> Result<PathBuf> {
+/// An initramfs of Debian's busybox-static, every applet linked in `/bin`,
+/// with `init` as `/init` and `files` (path, bytes, mode) added.
+pub fn initramfs(name: &str, init: &str, files: &[(&str, Vec<u8>, u32)]) -> Result<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
     let dir = artifacts::out_dir().join("initramfs").join(name);
     let _ = std::fs::remove_dir_all(&dir);
-    for d in ["bin", "dev", "proc", "sys", "tmp"] {
+    for d in ["bin", "dev", "etc", "proc", "sys", "tmp"] {
         std::fs::create_dir_all(dir.join(d)).map_err(|e| e.to_string())?;
     }
     std::fs::copy("/bin/busybox", dir.join("bin/busybox")).map_err(|e| format!("/bin/busybox (busybox-static): {e}"))?;
-    for applet in ["sh", "mount", "echo", "cat", "uname", "dmesg", "poweroff", "reboot", "sleep", "ls"] {
+    let list = Command::new("/bin/busybox").arg("--list").output().map_err(|e| format!("busybox --list: {e}"))?;
+    for applet in String::from_utf8_lossy(&list.stdout).lines().filter(|a| !a.is_empty() && *a != "busybox") {
         std::os::unix::fs::symlink("busybox", dir.join("bin").join(applet)).map_err(|e| e.to_string())?;
     }
-    std::fs::write(dir.join("init"), init).map_err(|e| e.to_string())?;
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(dir.join("init"), std::fs::Permissions::from_mode(0o755)).map_err(|e| e.to_string())?;
+    let mut all = vec![("init", init.as_bytes().to_vec(), 0o755)];
+    all.extend(files.iter().cloned());
+    for (path, bytes, mode) in &all {
+        let at = dir.join(path);
+        std::fs::write(&at, bytes).map_err(|e| format!("{}: {e}", at.display()))?;
+        std::fs::set_permissions(&at, std::fs::Permissions::from_mode(*mode)).map_err(|e| e.to_string())?;
+    }
     let out = artifacts::out_dir().join(format!("{name}.initramfs.cpio"));
     let script = format!("cd {} && find . | cpio --quiet -o -H newc --owner=0:0 > {}", dir.display(), out.display());
     run(Command::new("sh").args(["-c", &script]), "packing the initramfs")?;

@@ -9,6 +9,8 @@
 //! xtask bench-quick           the same with 3 runs
 //! xtask linux [veneer|native]  build a Linux kernel (cached outside the clone; default veneer)
 //! xtask linux-native          boot the native Linux kernel with a busybox initramfs
+//! xtask linux-test            the Linux system tests alone (also part of `test`)
+//! xtask linux-boot [INIT] [S] boot Linux on Veneer with INIT as /init, print the log
 //! xtask qemu-command GUEST    print the QEMU command line `run` uses
 //! ```
 
@@ -29,6 +31,7 @@ fn main() -> ExitCode {
         Some("run") => run(args.get(1).map(String::as_str).unwrap_or("hello")),
         Some("test") => test(),
         Some("conformance") => conformance::run(args.get(1).map(String::as_str)).map(verdict),
+        Some("linux-test") => linux_guest::tests().map(verdict),
         Some("bench") => bench::run(7).map(|_| ExitCode::SUCCESS),
         Some("bench-quick") => bench::run(3).map(|_| ExitCode::SUCCESS),
         Some("linux") => linux::Flavour::from_arg(args.get(1).map(String::as_str)).and_then(linux::build).map(|p| {
@@ -37,9 +40,12 @@ fn main() -> ExitCode {
         }),
         Some("linux-native") => linux_native(),
         Some("linux-boot") => {
-            let secs = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(120);
-            let init = "#!/bin/sh\nmount -t proc proc /proc\necho init: up\npoweroff -f\n";
-            linux_guest::boot(init, std::time::Duration::from_secs(secs)).map(|s| {
+            let secs = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(300);
+            let init = match args.get(1) {
+                Some(path) => std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}")),
+                None => Ok("#!/bin/sh\nmount -t proc proc /proc\necho init: up\npoweroff -f\n".to_string()),
+            };
+            init.and_then(|init| linux_guest::boot(&init, std::time::Duration::from_secs(secs))).map(|s| {
                 println!("xtask: linux-boot ended: {s:?}");
                 ExitCode::SUCCESS
             })
@@ -69,8 +75,12 @@ fn verdict(t: conformance::Tally) -> ExitCode {
 
 fn run(guest: &str) -> Result<ExitCode> {
     let built = artifacts::build_all()?;
-    let bundle = bundle::single(&built, guest, "16M", "demo")?;
-    let status = qemu::Qemu::new(&built.hypervisor, &bundle).interactive().run_interactive()?;
+    let status = if guest == "linux" {
+        linux_guest::run_interactive(&built)?
+    } else {
+        let bundle = bundle::single(&built, guest, "16M", "demo")?;
+        qemu::Qemu::new(&built.hypervisor, &bundle).interactive().run_interactive()?
+    };
     Ok(match qemu::RunStatus::from_exit(status) {
         Some(qemu::RunStatus::Clean) => ExitCode::SUCCESS,
         other => {
@@ -93,7 +103,7 @@ fn linux_native() -> Result<ExitCode> {
     let vmlinux = linux::build(linux::Flavour::Native)?;
     artifacts::build_all()?;
     let init = "#!/bin/sh\nmount -t proc proc /proc\nmount -t sysfs sys /sys\necho \"native linux: $(uname -sr) up\"\nreboot -f\n";
-    let initrd = linux::initramfs("native-smoke", init)?;
+    let initrd = linux::initramfs("native-smoke", init, &[])?;
     let status = qemu::Qemu::new(&vmlinux, &initrd).append(Some("console=ttyS0 quiet")).interactive().run_interactive()?;
     println!("QEMU exited: {status}");
     Ok(ExitCode::SUCCESS)
@@ -102,6 +112,7 @@ fn linux_native() -> Result<ExitCode> {
 fn test() -> Result<ExitCode> {
     let host = artifacts::host_tests()?;
     let t = conformance::run(None)?;
-    let tally = conformance::Tally { passed: t.passed + host.passed, failed: t.failed + host.failed };
+    let l = linux_guest::tests()?;
+    let tally = conformance::Tally { passed: t.passed + host.passed + l.passed, failed: t.failed + host.failed + l.failed };
     Ok(verdict(tally))
 }
