@@ -96,7 +96,12 @@ fn run_case(built: &Built, case: &Case, init: &str, segv: &[u8], log: &Path) -> 
     let text = std::fs::read_to_string(log).unwrap_or_default();
     for (i, name) in case.domains.iter().enumerate() {
         let prefix = format!("(d{}) ", i + 1);
-        let verdict = text.lines().filter_map(|l| l.strip_prefix(prefix.as_str())).find(|l| l.starts_with("linux-test: PASS") || l.starts_with("linux-test: FAIL"));
+        // The guest's tty ends its lines with CR LF.
+        let verdict = text
+            .lines()
+            .filter_map(|l| l.strip_prefix(prefix.as_str()))
+            .map(str::trim_end)
+            .find(|l| l.starts_with("linux-test: PASS") || l.starts_with("linux-test: FAIL"));
         match verdict {
             Some(v) if v == VERDICT_PASS => {}
             Some(v) => return Err(format!("{name}: {v}")),
