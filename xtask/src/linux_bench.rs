@@ -454,7 +454,12 @@ fn initramfs(mode: Mode, vmlinux: &Path) -> Result<PathBuf> {
     let lines: Vec<String> = steps(mode).iter().map(|s| format!("workload {} {}", s.name, s.command)).collect();
     let init = fill_template(&template, &lines)?;
     let name = format!("linux-bench-{}", mode.name());
-    let base = linux::initramfs(&name, &init, &[latency_program()?, artifacts::root().join("perf/linux/build-kconfig.sh")])?;
+    let read = |p: PathBuf| std::fs::read(&p).map_err(|e| format!("{}: {e}", p.display()));
+    let programs = [
+        ("bin/latency", read(latency_program()?)?, 0o755),
+        ("bin/build-kconfig.sh", read(artifacts::root().join("perf/linux/build-kconfig.sh"))?, 0o755),
+    ];
+    let base = linux::initramfs(&name, &init, &programs)?;
 
     let root = artifacts::out_dir().join("initramfs").join(format!("{name}-tools"));
     let _ = std::fs::remove_dir_all(&root);
