@@ -2,11 +2,10 @@
 """Plots the Linux table from a linux.json written by `make bench`.
 
 Usage: plot_linux.py LINUX_JSON OUTPUT_PNG
-With a Veneer column, each bar is a row's cost on Veneer over its cost
-natively (a rate is inverted, so right of 1 is slower on Veneer), and the
-gate's 5% line is drawn. Without one (Linux does not run /init on Veneer
-yet), each bar is the spread of the native runs: how far a ratio could be
-trusted once there is one.
+Each bar is a row's cost on Veneer over its cost natively (a rate is
+inverted, so right of 1 is slower on Veneer); the whiskers span the two
+sides' spreads, and the dashed line is the gate of the macro rows. Rows
+without a ratio are named under the axis.
 """
 import json
 import sys
@@ -20,24 +19,25 @@ import matplotlib.pyplot as plt  # noqa: E402
 def main(results_path, out_path):
     with open(results_path) as f:
         results = json.load(f)
-    rows = results["summary"]
+    # A row with no ratio (a side never ran it to its end) is named below the plot.
+    missing = [r["label"] for r in results["summary"] if r["ratio"] is None]
+    rows = [r for r in results["summary"] if r["ratio"] is not None]
     labels = [f'{r["label"]} ({r["class"]})' for r in rows]
+    ratios = [r["ratio"] for r in rows]
+    spreads = [r["ratio"] * (r["native_spread"] + r["veneer_spread"]) / 2 for r in rows]
+    colors = ["#b5804a" if r["class"] == "macro" else "#4a7ab5" for r in rows]
     fig, ax = plt.subplots(figsize=(9, 0.4 * len(rows) + 1.8))
-    machine = results["machine"]
-    title = f'{results["kernel"]}\n{machine["cpu"]} ({machine["accel"]}), {results["runs"]} boots, {results["mode"]}'
-    if all("ratio" in r for r in rows):
-        ax.barh(labels, [r["ratio"] for r in rows], color="#4a7ab5")
-        ax.axvline(1.0, color="black", linewidth=0.8)
-        ax.axvline(1.0 + results["gate"], color="red", linewidth=0.8, linestyle="--", label="gate (macro rows)")
-        ax.set_xlabel("cost on Veneer / cost natively (lower is better)")
-        ax.legend(loc="lower right")
-    else:
-        ax.barh(labels, [100 * r["native_spread"] for r in rows], color="#7a7a7a")
-        ax.axvline(10, color="red", linewidth=0.8, linestyle="--", label="spread warning")
-        ax.set_xlabel("spread of the native runs, % of the median (no Veneer column yet)")
-        ax.legend(loc="lower right")
+    ax.barh(labels, ratios, xerr=spreads, color=colors)
+    ax.set_xscale("log")
+    ax.axvline(1.0, color="black", linewidth=0.8)
+    ax.axvline(1.0 + results["gate"], color="red", linewidth=0.8, linestyle="--", label="gate (macro rows)")
+    ax.set_xlabel("cost on Veneer / cost natively (lower is better)")
+    if missing:
+        ax.set_xlabel(ax.get_xlabel() + "\nno ratio (a side failed): " + ", ".join(missing), fontsize=8)
+    ax.legend(loc="lower right")
     ax.invert_yaxis()
-    ax.set_title(title, fontsize=9)
+    machine = results["machine"]
+    ax.set_title(f'Linux: {machine["cpu"]} ({machine["accel"]}), {results["runs"]} boots each side, {results["mode"]}', fontsize=9)
     fig.tight_layout()
     fig.savefig(out_path, dpi=120)
 

@@ -225,7 +225,7 @@ fn boot(kernel: &Path, initrd: &Path, log: &Path) -> Result<Boot> {
 }
 
 /// Strips the `(dN) ` prefix Veneer puts before a domain's console line.
-fn domain_text(line: &str) -> &str {
+pub fn domain_text(line: &str) -> &str {
     line.strip_prefix("(d")
         .and_then(|rest| rest.split_once(") "))
         .filter(|(id, _)| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))

@@ -51,14 +51,20 @@ fn segv_binary() -> Result<Vec<u8>> {
 /// A bundle of Linux domains named `names`, each with the initramfs made
 /// of `init` and `files`.
 fn bundle(bundle_name: &str, names: &[&str], init: &str, files: &[(&str, Vec<u8>, u32)]) -> Result<PathBuf> {
-    let vmlinux = std::fs::read(linux::build(Flavour::Veneer)?).map_err(|e| e.to_string())?;
     let initrd = std::fs::read(linux::initramfs(bundle_name, init, files)?).map_err(|e| e.to_string())?;
+    bundle_with_initramfs(bundle_name, names, initrd, MEMORY, CMDLINE)
+}
+
+/// A bundle of Linux domains named `names`, each with `memory`, the
+/// command line `cmdline` and the initramfs `initrd`.
+pub fn bundle_with_initramfs(bundle_name: &str, names: &[&str], initrd: Vec<u8>, memory: &str, cmdline: &str) -> Result<PathBuf> {
+    let vmlinux = std::fs::read(linux::build(Flavour::Veneer)?).map_err(|e| e.to_string())?;
     let domains: Vec<DomainEntry> = names
         .iter()
         .map(|n| {
-            let mut d = DomainEntry::new(n, vmlinux.clone(), MEMORY);
+            let mut d = DomainEntry::new(n, vmlinux.clone(), memory);
             d.kernel_name = "vmlinux".into();
-            d.cmdline = CMDLINE.into();
+            d.cmdline = cmdline.into();
             d.ramdisk = Some(format!("{bundle_name}.initramfs.cpio"));
             d.ramdisk_data = Some(initrd.clone());
             d
