@@ -6,7 +6,8 @@
 # checks.
 APT_PACKAGES := rustc-web cargo-web rust-web-src rust-web-clippy rust-web-llvm lld-22 \
                 qemu-system-x86 gcc g++
-BENCH_PACKAGES := python3-matplotlib
+# The Linux table runs Debian's stress-ng, sysbench and tcc inside the guest.
+BENCH_PACKAGES := python3-matplotlib stress-ng sysbench tcc
 LINUX_PACKAGES := linux-source-6.12 bc flex bison libelf-dev libssl-dev busybox-static cpio rsync patch
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 XTASK := cargo run -q -p xtask --
@@ -23,7 +24,7 @@ define install_missing
 	fi
 endef
 
-.PHONY: all deps deps-bench deps-linux build run test conformance bench bench-quick linux linux-native qemu-command clean
+.PHONY: all deps deps-bench deps-linux build run test conformance bench bench-quick bench-linux linux linux-native qemu-command clean
 
 all: build
 
@@ -44,15 +45,21 @@ test: deps
 conformance: deps
 	@$(XTASK) conformance
 
-# Plots need Debian's matplotlib, for the system python3.
-deps-bench: deps
+# Plots need Debian's matplotlib, for the system python3; the Linux table
+# needs the native Linux kernel's packages too.
+deps-bench: deps-linux
 	$(call install_missing,$(BENCH_PACKAGES))
 
+# Fails when a Linux macro workload costs 5% or more on Veneer.
 bench: deps-bench
 	@$(XTASK) bench
 
 bench-quick: deps-bench
 	@$(XTASK) bench-quick
+
+# The Linux table alone (`make bench-linux QUICK=1` for the short one).
+bench-linux: deps-bench
+	@$(XTASK) bench-linux $(if $(QUICK),quick)
 
 # Linux guests: Debian's kernel source, its build tools, busybox-static.
 deps-linux: deps

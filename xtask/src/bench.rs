@@ -156,7 +156,7 @@ fn tsc_mhz(log: &str) -> Option<u64> {
 
 /// A ratio is not trusted when the runs' medians spread more than this
 /// fraction around their median.
-const SPREAD_WARNING: f64 = 0.10;
+pub const SPREAD_WARNING: f64 = 0.10;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Side {
@@ -225,7 +225,7 @@ fn boot(kernel: &Path, initrd: &Path, log: &Path) -> Result<Boot> {
 }
 
 /// Strips the `(dN) ` prefix Veneer puts before a domain's console line.
-fn domain_text(line: &str) -> &str {
+pub fn domain_text(line: &str) -> &str {
     line.strip_prefix("(d")
         .and_then(|rest| rest.split_once(") "))
         .filter(|(id, _)| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
@@ -301,7 +301,7 @@ fn summarize(label: &str, unit: &'static str, native: &[u64], veneer: &[u64]) ->
     }
 }
 
-fn command_output(cmd: &str, args: &[&str]) -> String {
+pub fn command_output(cmd: &str, args: &[&str]) -> String {
     Command::new(cmd)
         .args(args)
         .output()
@@ -311,14 +311,14 @@ fn command_output(cmd: &str, args: &[&str]) -> String {
         .unwrap_or_default()
 }
 
-fn cpu_model() -> String {
+pub fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|t| t.lines().find_map(|l| l.strip_prefix("model name")?.split_once(':').map(|x| x.1.trim().to_string())))
         .unwrap_or_default()
 }
 
-fn json_str(s: &str) -> String {
+pub fn json_str(s: &str) -> String {
     let mut out = String::from("\"");
     for c in s.chars() {
         match c {

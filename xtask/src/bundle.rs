@@ -19,8 +19,10 @@ pub struct DomainEntry {
     pub vcpus: u32,
     /// `device = ...` lines (without the key).
     pub devices: Vec<String>,
-    /// The ramdisk's member name, made by [`disk_image`].
+    /// The ramdisk's member name, made by [`disk_image`] unless
+    /// `ramdisk_data` gives its bytes.
     pub ramdisk: Option<String>,
+    pub ramdisk_data: Option<Vec<u8>>,
 }
 
 impl DomainEntry {
@@ -34,6 +36,7 @@ impl DomainEntry {
             vcpus: 1,
             devices: Vec::new(),
             ramdisk: None,
+            ramdisk_data: None,
         }
     }
 }
@@ -67,7 +70,8 @@ pub fn write(name: &str, domains: &[DomainEntry]) -> Result<PathBuf> {
     });
     for name in wanted {
         if !images.iter().any(|(n, _)| *n == name) {
-            let data = disk_image(&name).ok_or_else(|| format!("no way to make disk image `{name}`"))?;
+            let given = domains.iter().find(|d| d.ramdisk.as_deref() == Some(name.as_str())).and_then(|d| d.ramdisk_data.clone());
+            let data = given.or_else(|| disk_image(&name)).ok_or_else(|| format!("no way to make disk image `{name}`"))?;
             images.push((name, data));
         }
     }

@@ -5,9 +5,12 @@
 //! Layout of the cache (`$VENEER_CACHE`, else `$XDG_CACHE_HOME/veneer`, else
 //! `~/.cache/veneer`), per Debian source version:
 //! - `linux/<version>/pristine/`: the unpacked source, never modified;
-//! - `linux/<version>/<flavour>/src/`: the source with the series applied,
-//!   re-synced from `pristine/` (mtimes kept) only when the key changes, so
-//!   make rebuilds just what the patches touch;
+//! - `linux/<version>/<flavour>/src/`: the source with the series applied
+//!   (and, for Veneer, the generated ABI headers under
+//!   `arch/x86/veneer/abi/veneer/`). When the key changes it is re-synced
+//!   from `pristine/` with mtimes kept, and a file the series or the headers
+//!   produce is rewritten only if its bytes change, so make rebuilds just
+//!   what an edit of the series really changed;
 //! - `linux/<version>/<flavour>/build/`: the `O=` object tree, with a stamp
 //!   holding the key of the inputs it was built from.
 
@@ -27,12 +30,24 @@ const SOURCE_TARBALL: &str = "/usr/src/linux-source-6.12.tar.xz";
 pub enum Flavour {
     /// No Veneer platform: booted directly by QEMU, the benchmarks' baseline.
     Native,
+    /// The series applied, with `veneer.config`: the guest kernel of Veneer.
+    Veneer,
 }
 
 impl Flavour {
+    /// The flavour an `xtask linux` argument names; none is Veneer's.
+    pub fn from_arg(arg: Option<&str>) -> Result<Flavour> {
+        match arg {
+            None | Some("veneer") => Ok(Flavour::Veneer),
+            Some("native") => Ok(Flavour::Native),
+            Some(other) => Err(format!("no Linux flavour `{other}` (veneer, native)")),
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             Flavour::Native => "native",
+            Flavour::Veneer => "veneer",
         }
     }
 
@@ -41,6 +56,7 @@ impl Flavour {
         let dir = patches_dir();
         match self {
             Flavour::Native => vec![dir.join("base.config")],
+            Flavour::Veneer => vec![dir.join("base.config"), dir.join("veneer.config")],
         }
     }
 
@@ -48,8 +64,28 @@ impl Flavour {
     fn patched(self) -> bool {
         match self {
             Flavour::Native => false,
+            Flavour::Veneer => true,
         }
     }
+}
+
+/// The generated C headers of the ABI, which the Veneer platform includes.
+fn abi_headers_dir() -> PathBuf {
+    artifacts::root().join("hypercall-abi/include/veneer")
+}
+
+/// Where the platform's Makefile finds them in the source tree.
+const ABI_HEADERS_IN_TREE: &str = "arch/x86/veneer/abi/veneer";
+
+/// The ABI headers, sorted by name.
+fn abi_headers() -> Result<Vec<PathBuf>> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(abi_headers_dir())
+        .map_err(|e| format!("{}: {e}", abi_headers_dir().display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "h"))
+        .collect();
+    v.sort();
+    Ok(v)
 }
 
 fn patches_dir() -> PathBuf {
@@ -100,11 +136,11 @@ fn series() -> Result<Vec<PathBuf>> {
 }
 
 /// Hash of everything the kernel is built from.
-fn key(version: &str, flavour: Flavour, patches: &[PathBuf]) -> Result<String> {
+fn key(version: &str, flavour: Flavour, patches: &[PathBuf], headers: &[PathBuf]) -> Result<String> {
     let mut h = DefaultHasher::new();
     version.hash(&mut h);
     flavour.name().hash(&mut h);
-    for f in patches.iter().chain(&flavour.fragments()) {
+    for f in patches.iter().chain(&flavour.fragments()).chain(headers) {
         f.file_name().hash(&mut h);
         std::fs::read(f).map_err(|e| format!("{}: {e}", f.display()))?.hash(&mut h);
     }
@@ -121,6 +157,88 @@ fn unpack_pristine(dir: &Path) -> Result<()> {
     println!("linux: unpacking {SOURCE_TARBALL}");
     run(Command::new("tar").args(["-xf", SOURCE_TARBALL, "--strip-components=1", "-C"]).arg(dir), "unpacking the Linux source")?;
     std::fs::write(stamp, b"").map_err(|e| e.to_string())
+}
+
+/// Files a patch creates, changes or deletes (its `+++` and `---` paths,
+/// one leading component stripped as by `patch -p1`).
+fn patched_files(patch: &Path) -> Result<Vec<PathBuf>> {
+    let text = std::fs::read_to_string(patch).map_err(|e| format!("{}: {e}", patch.display()))?;
+    let mut files: Vec<PathBuf> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("+++ ").or_else(|| l.strip_prefix("--- ")))
+        .map(|l| l.split('\t').next().unwrap_or("").trim())
+        .filter(|p| *p != "/dev/null")
+        .filter_map(|p| p.split_once('/').map(|(_, rest)| PathBuf::from(rest)))
+        .collect();
+    files.sort();
+    files.dedup();
+    Ok(files)
+}
+
+/// Brings `src` to `pristine` + series (+ headers) while keeping the mtime of
+/// every file whose bytes do not change: the series is applied to a scratch
+/// copy of the files it touches, and only differing results are written.
+fn sync_source(pristine: &Path, src: &Path, scratch: &Path, patches: &[PathBuf], headers: &[PathBuf], version: &str) -> Result<()> {
+    let mut touched = Vec::new();
+    for p in patches {
+        touched.extend(patched_files(p)?);
+    }
+    touched.sort();
+    touched.dedup();
+    // Everything else: rsync keeps mtimes, and leaves the touched files alone.
+    let mut rsync = Command::new("rsync");
+    rsync.args(["-a", "--delete"]);
+    for f in &touched {
+        rsync.arg(format!("--exclude=/{}", f.display()));
+        // A directory the series creates is not deleted either.
+        for dir in f.ancestors().skip(1).filter(|d| !d.as_os_str().is_empty() && !pristine.join(d).exists()) {
+            rsync.arg(format!("--exclude=/{}/", dir.display()));
+        }
+    }
+    rsync.arg(format!("--exclude=/{ABI_HEADERS_IN_TREE}/"));
+    run(rsync.arg(format!("{}/", pristine.display())).arg(src), "syncing the source tree")?;
+
+    let _ = std::fs::remove_dir_all(scratch);
+    for f in &touched {
+        if pristine.join(f).exists() {
+            std::fs::create_dir_all(scratch.join(f).parent().expect("a file")).map_err(|e| e.to_string())?;
+            std::fs::copy(pristine.join(f), scratch.join(f)).map_err(|e| e.to_string())?;
+        }
+    }
+    std::fs::create_dir_all(scratch).map_err(|e| e.to_string())?;
+    apply_series(scratch, patches, version)?;
+    for f in &touched {
+        update_if_changed(&scratch.join(f), &src.join(f))?;
+    }
+    let in_tree = src.join(ABI_HEADERS_IN_TREE);
+    if in_tree.exists() {
+        for e in std::fs::read_dir(&in_tree).map_err(|e| e.to_string())?.filter_map(|e| e.ok()) {
+            if !headers.iter().any(|h| h.file_name() == Some(&e.file_name())) {
+                std::fs::remove_file(e.path()).map_err(|e| e.to_string())?;
+            }
+        }
+    }
+    for h in headers {
+        update_if_changed(h, &in_tree.join(h.file_name().expect("a file")))?;
+    }
+    Ok(())
+}
+
+/// Makes `to` hold the bytes of `from` (or not exist, if `from` does not),
+/// writing only when they differ.
+fn update_if_changed(from: &Path, to: &Path) -> Result<()> {
+    match std::fs::read(from) {
+        Ok(want) => {
+            if std::fs::read(to).ok().as_deref() != Some(&want[..]) {
+                std::fs::create_dir_all(to.parent().expect("a file")).map_err(|e| e.to_string())?;
+                std::fs::write(to, want).map_err(|e| format!("{}: {e}", to.display()))?;
+            }
+        }
+        Err(_) => {
+            let _ = std::fs::remove_file(to);
+        }
+    }
+    Ok(())
 }
 
 fn apply_series(src: &Path, patches: &[PathBuf], version: &str) -> Result<()> {
@@ -148,7 +266,8 @@ fn apply_series(src: &Path, patches: &[PathBuf], version: &str) -> Result<()> {
 pub fn build(flavour: Flavour) -> Result<PathBuf> {
     let version = source_version()?;
     let patches = if flavour.patched() { series()? } else { Vec::new() };
-    let key = key(&version, flavour, &patches)?;
+    let headers = if flavour.patched() { abi_headers()? } else { Vec::new() };
+    let key = key(&version, flavour, &patches, &headers)?;
     let top = cache_root().join("linux").join(&version);
     let (src, obj) = (top.join(flavour.name()).join("src"), top.join(flavour.name()).join("build"));
     let vmlinux = obj.join("vmlinux");
@@ -160,8 +279,7 @@ pub fn build(flavour: Flavour) -> Result<PathBuf> {
     unpack_pristine(&pristine)?;
     std::fs::create_dir_all(&src).map_err(|e| e.to_string())?;
     std::fs::create_dir_all(&obj).map_err(|e| e.to_string())?;
-    run(Command::new("rsync").args(["-a", "--delete"]).arg(format!("{}/", pristine.display())).arg(&src), "syncing the source tree")?;
-    apply_series(&src, &patches, &version)?;
+    sync_source(&pristine, &src, &top.join(flavour.name()).join("scratch"), &patches, &headers, &version)?;
 
     let make = |args: &[&str]| {
         let mut c = Command::new("nice");
@@ -175,7 +293,8 @@ pub fn build(flavour: Flavour) -> Result<PathBuf> {
     run(&mut merge, "merging the config fragments")?;
     run(&mut make(&["olddefconfig"]), "make olddefconfig")?;
     check_fragments_applied(&obj.join(".config"), &flavour.fragments())?;
-    let jobs = format!("-j{}", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    // At most two jobs: the machines this runs on are shared.
+    let jobs = format!("-j{}", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(2));
     println!("linux: building the {} kernel ({SOURCE_PACKAGE} {version}) in {}", flavour.name(), obj.display());
     run(&mut make(&[&jobs, "vmlinux"]), "building Linux")?;
     std::fs::write(&stamp, &key).map_err(|e| e.to_string())?;
@@ -197,25 +316,27 @@ fn check_fragments_applied(config: &Path, fragments: &[PathBuf]) -> Result<()> {
     Ok(())
 }
 
-/// An initramfs of Debian's busybox-static with `init` as `/init` and the
-/// programs `bins` in `/bin`.
-pub fn initramfs(name: &str, init: &str, bins: &[PathBuf]) -> Result<PathBuf> {
+/// An initramfs of Debian's busybox-static, every applet linked in `/bin`,
+/// with `init` as `/init` and `files` (path, bytes, mode) added.
+pub fn initramfs(name: &str, init: &str, files: &[(&str, Vec<u8>, u32)]) -> Result<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
     let dir = artifacts::out_dir().join("initramfs").join(name);
     let _ = std::fs::remove_dir_all(&dir);
-    for d in ["bin", "dev", "proc", "sys", "tmp"] {
+    for d in ["bin", "dev", "etc", "proc", "sys", "tmp"] {
         std::fs::create_dir_all(dir.join(d)).map_err(|e| e.to_string())?;
     }
     std::fs::copy("/bin/busybox", dir.join("bin/busybox")).map_err(|e| format!("/bin/busybox (busybox-static): {e}"))?;
-    for applet in ["sh", "mount", "echo", "cat", "uname", "dmesg", "poweroff", "reboot", "sleep", "ls"] {
+    let list = Command::new("/bin/busybox").arg("--list").output().map_err(|e| format!("busybox --list: {e}"))?;
+    for applet in String::from_utf8_lossy(&list.stdout).lines().filter(|a| !a.is_empty() && *a != "busybox") {
         std::os::unix::fs::symlink("busybox", dir.join("bin").join(applet)).map_err(|e| e.to_string())?;
     }
-    for bin in bins {
-        let to = dir.join("bin").join(bin.file_name().ok_or("a program without a name")?);
-        std::fs::copy(bin, to).map_err(|e| format!("{}: {e}", bin.display()))?;
+    let mut all = vec![("init", init.as_bytes().to_vec(), 0o755)];
+    all.extend(files.iter().cloned());
+    for (path, bytes, mode) in &all {
+        let at = dir.join(path);
+        std::fs::write(&at, bytes).map_err(|e| format!("{}: {e}", at.display()))?;
+        std::fs::set_permissions(&at, std::fs::Permissions::from_mode(*mode)).map_err(|e| e.to_string())?;
     }
-    std::fs::write(dir.join("init"), init).map_err(|e| e.to_string())?;
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(dir.join("init"), std::fs::Permissions::from_mode(0o755)).map_err(|e| e.to_string())?;
     let out = artifacts::out_dir().join(format!("{name}.initramfs.cpio"));
     let script = format!("cd {} && find . | cpio --quiet -o -H newc --owner=0:0 > {}", dir.display(), out.display());
     run(Command::new("sh").args(["-c", &script]), "packing the initramfs")?;

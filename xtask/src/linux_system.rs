@@ -39,7 +39,8 @@ pub fn initramfs() -> Result<PathBuf> {
     if !status.success() {
         return Err(format!("gcc segfault.c failed ({status})"));
     }
-    linux::initramfs("linux-system-test", &init, &[segfault])
+    let segfault = std::fs::read(&segfault).map_err(|e| e.to_string())?;
+    linux::initramfs("linux-system-test", &init, &[("bin/segfault", segfault, 0o755)])
 }
 
 /// Boots `machine` (whose serial log is `log`) and judges the run.

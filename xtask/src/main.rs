@@ -5,10 +5,15 @@
 //! xtask run [GUEST]           boot GUEST (default: hello) on Veneer, serial on the terminal
 //! xtask test                  host unit tests, then the conformance suite
 //! xtask conformance [FILTER]  the booted conformance guests alone
-//! xtask bench                 every workload on Veneer and natively, interleaved (7 runs)
-//! xtask bench-quick           the same with 3 runs
-//! xtask linux                 build the Linux guest kernel (cached outside the clone)
+//! xtask bench                 every workload on Veneer and natively, interleaved (7 runs),
+//!                             then the Linux table; fails when a Linux macro workload
+//!                             costs 5% or more on Veneer
+//! xtask bench-quick           the same with 3 runs and shorter Linux workloads
+//! xtask bench-linux [quick]   the Linux table alone
+//! xtask linux [veneer|native]  build a Linux kernel (cached outside the clone; default veneer)
 //! xtask linux-native          the Linux system test on the native kernel (tests/linux)
+//! xtask linux-test            the Linux system tests alone (also part of `test`)
+//! xtask linux-boot [INIT] [S] boot Linux on Veneer with INIT as /init, print the log
 //! xtask qemu-command GUEST    print the QEMU command line `run` uses
 //! ```
 
@@ -17,6 +22,8 @@ mod bench;
 mod bundle;
 mod conformance;
 mod linux;
+mod linux_bench;
+mod linux_guest;
 mod linux_system;
 mod qemu;
 
@@ -29,16 +36,30 @@ fn main() -> ExitCode {
         Some("run") => run(args.get(1).map(String::as_str).unwrap_or("hello")),
         Some("test") => test(),
         Some("conformance") => conformance::run(args.get(1).map(String::as_str)).map(verdict),
-        Some("bench") => bench::run(7).map(|_| ExitCode::SUCCESS),
-        Some("bench-quick") => bench::run(3).map(|_| ExitCode::SUCCESS),
-        Some("linux") => linux::build(linux::Flavour::Native).map(|p| {
+        Some("linux-test") => linux_guest::tests().map(verdict),
+        Some("bench") => bench::run(7).and_then(|_| linux_bench(linux_bench::Mode::Full)),
+        Some("bench-quick") => bench::run(3).and_then(|_| linux_bench(linux_bench::Mode::Quick)),
+        Some("bench-linux") if args.get(1).is_none() => linux_bench(linux_bench::Mode::Full),
+        Some("bench-linux") if args.get(1).is_some_and(|a| a == "quick") => linux_bench(linux_bench::Mode::Quick),
+        Some("linux") => linux::Flavour::from_arg(args.get(1).map(String::as_str)).and_then(linux::build).map(|p| {
             println!("{}", p.display());
             ExitCode::SUCCESS
         }),
         Some("linux-native") => linux_native(),
+        Some("linux-boot") => {
+            let secs = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(300);
+            let init = match args.get(1) {
+                Some(path) => std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}")),
+                None => Ok("#!/bin/sh\nmount -t proc proc /proc\necho init: up\npoweroff -f\n".to_string()),
+            };
+            init.and_then(|init| linux_guest::boot(&init, std::time::Duration::from_secs(secs))).map(|s| {
+                println!("xtask: linux-boot ended: {s:?}");
+                ExitCode::SUCCESS
+            })
+        }
         Some("qemu-command") => qemu_command(args.get(1).map(String::as_str).unwrap_or("hello")),
         _ => {
-            eprintln!("usage: xtask build | run [GUEST] | test | conformance [FILTER] | bench | bench-quick | qemu-command [GUEST]");
+            eprintln!("usage: xtask build | run [GUEST] | test | conformance [FILTER] | bench | bench-quick | bench-linux [quick] | linux | linux-native | qemu-command [GUEST]");
             return ExitCode::from(2);
         }
     };
@@ -61,8 +82,12 @@ fn verdict(t: conformance::Tally) -> ExitCode {
 
 fn run(guest: &str) -> Result<ExitCode> {
     let built = artifacts::build_all()?;
-    let bundle = bundle::single(&built, guest, "16M", "demo")?;
-    let status = qemu::Qemu::new(&built.hypervisor, &bundle).interactive().run_interactive()?;
+    let status = if guest == "linux" {
+        linux_guest::run_interactive(&built)?
+    } else {
+        let bundle = bundle::single(&built, guest, "16M", "demo")?;
+        qemu::Qemu::new(&built.hypervisor, &bundle).interactive().run_interactive()?
+    };
     Ok(match qemu::RunStatus::from_exit(status) {
         Some(qemu::RunStatus::Clean) => ExitCode::SUCCESS,
         other => {
@@ -77,6 +102,23 @@ fn qemu_command(guest: &str) -> Result<ExitCode> {
     let bundle = bundle::path_for(guest);
     println!("{}", qemu::Qemu::new(&built.hypervisor, &bundle).interactive().command_line());
     Ok(ExitCode::SUCCESS)
+}
+
+/// The Linux table; fails, naming them, when macro workloads reach the gate.
+fn linux_bench(mode: linux_bench::Mode) -> Result<ExitCode> {
+    let runs = match mode {
+        linux_bench::Mode::Full => 7,
+        linux_bench::Mode::Quick => 3,
+    };
+    let rows = linux_bench::run(mode, runs)?;
+    let over = linux_bench::gate(&rows);
+    if over.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    for why in over {
+        println!("FAIL (the {:.0}% gate on Linux macro workloads): {why}", linux_bench::GATE * 100.0);
+    }
+    Ok(ExitCode::FAILURE)
 }
 
 /// The Linux system test on the native kernel, booted directly by QEMU:
@@ -101,6 +143,7 @@ fn linux_native() -> Result<ExitCode> {
 fn test() -> Result<ExitCode> {
     let host = artifacts::host_tests()?;
     let t = conformance::run(None)?;
-    let tally = conformance::Tally { passed: t.passed + host.passed, failed: t.failed + host.failed };
+    let l = linux_guest::tests()?;
+    let tally = conformance::Tally { passed: t.passed + host.passed + l.passed, failed: t.failed + host.failed + l.failed };
     Ok(verdict(tally))
 }

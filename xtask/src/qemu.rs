@@ -136,6 +136,11 @@ impl Qemu {
         Qemu { kernel: kernel.into(), initrd: initrd.into(), serial: Serial::Terminal, memory: "512M", append: None, pinned: false, cpus: DEFAULT_CPUS }
     }
 
+    /// A machine with `memory` of RAM (QEMU's `-m`).
+    pub fn memory(self, memory: &'static str) -> Qemu {
+        Qemu { memory, ..self }
+    }
+
     /// A machine with `cpus` CPUs.
     pub fn cpus(self, cpus: u32) -> Qemu {
         Qemu { cpus, ..self }
