@@ -50,7 +50,7 @@ fn segv_binary() -> Result<Vec<u8>> {
 
 /// A bundle of Linux domains named `names`, each with the initramfs made
 /// of `init` and `files`.
-fn bundle(bundle_name: &str, names: &[&str], init: &str, files: &[(&str, Vec<u8>, u32)]) -> Result<PathBuf> {
+fn bundle(bundle_name: &str, names: &[&str], init: &str, files: &[(&str, Vec<u8>, u32)], console_owner: bool) -> Result<PathBuf> {
     let vmlinux = std::fs::read(linux::build(Flavour::Veneer)?).map_err(|e| e.to_string())?;
     let initrd = std::fs::read(linux::initramfs(bundle_name, init, files)?).map_err(|e| e.to_string())?;
     let domains: Vec<DomainEntry> = names
@@ -61,6 +61,12 @@ fn bundle(bundle_name: &str, names: &[&str], init: &str, files: &[(&str, Vec<u8>
             d.cmdline = CMDLINE.into();
             d.ramdisk = Some(format!("{bundle_name}.initramfs.cpio"));
             d.ramdisk_data = Some(initrd.clone());
+            d
+        })
+        .enumerate()
+        .map(|(i, mut d)| {
+            // The first domain reads what is typed on the console.
+            d.console_owner = console_owner && i == 0;
             d
         })
         .collect();
@@ -74,7 +80,7 @@ fn read(path: &Path) -> Result<String> {
 /// `make run linux`: one Linux domain whose console is this terminal.
 pub fn run_interactive(built: &Built) -> Result<std::process::ExitStatus> {
     let inittab = "::sysinit:/bin/echo Linux on Veneer: type poweroff to end.\nhvc0::respawn:-/bin/sh\n::shutdown:/bin/umount -a -r\n";
-    let b = bundle("linux-shell", &["linux"], &read(&tests_dir().join("init-shell.sh"))?, &[("etc/inittab", inittab.as_bytes().to_vec(), 0o644)])?;
+    let b = bundle("linux-shell", &["linux"], &read(&tests_dir().join("init-shell.sh"))?, &[("etc/inittab", inittab.as_bytes().to_vec(), 0o644)], true)?;
     Qemu::new(&built.hypervisor, &b).interactive().run_interactive()
 }
 
@@ -89,7 +95,7 @@ const CASES: &[Case] = &[
 ];
 
 fn run_case(built: &Built, case: &Case, init: &str, segv: &[u8], log: &Path) -> Result<()> {
-    let b = bundle(case.name, case.domains, init, &[("bin/segv", segv.to_vec(), 0o755)])?;
+    let b = bundle(case.name, case.domains, init, &[("bin/segv", segv.to_vec(), 0o755)], false)?;
     // Linux boots in seconds natively; TCG emulates every instruction.
     let timeout = qemu::boot_timeout() * 2;
     let status = Qemu::new(&built.hypervisor, &b).serial_to(log).run_with_timeout(timeout)?;
@@ -148,7 +154,7 @@ pub fn tests() -> Result<Tally> {
 pub fn boot(init: &str, timeout: Duration) -> Result<Option<RunStatus>> {
     let built = artifacts::build_all()?;
     let segv = segv_binary()?;
-    let b = bundle("linux-boot", &["linux"], init, &[("bin/segv", segv, 0o755)])?;
+    let b = bundle("linux-boot", &["linux"], init, &[("bin/segv", segv, 0o755)], true)?;
     let log = artifacts::out_dir().join("linux-boot.log");
     let status = Qemu::new(&built.hypervisor, &b).serial_to(&log).run_with_timeout(timeout)?;
     print!("{}", std::fs::read_to_string(&log).unwrap_or_default());
