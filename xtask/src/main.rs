@@ -2,14 +2,14 @@
 //!
 //! ```text
 //! xtask build                 build the hypervisor and every guest
-//! xtask run [GUEST]           boot GUEST (default: hello) on Veneer, serial on the terminal
+//! xtask run [GUEST]           boot GUEST (default: hello; `linux`: Linux to a shell) on Veneer, serial on the terminal
 //! xtask test                  host unit tests, then the conformance suite
 //! xtask conformance [FILTER]  the booted conformance guests alone
 //! xtask bench                 every workload on Veneer and natively, interleaved (7 runs)
 //! xtask bench-quick           the same with 3 runs
 //! xtask linux [veneer|native]  build a Linux kernel (cached outside the clone; default veneer)
 //! xtask linux-native          boot the native Linux kernel with a busybox initramfs
-//! xtask linux-test            the Linux system tests alone (also part of `test`)
+//! xtask linux-test [FILTER]   the Linux system tests alone (also part of `test`)
 //! xtask linux-boot [INIT] [S] boot Linux on Veneer with INIT as /init, print the log
 //! xtask qemu-command GUEST    print the QEMU command line `run` uses
 //! ```
@@ -31,7 +31,7 @@ fn main() -> ExitCode {
         Some("run") => run(args.get(1).map(String::as_str).unwrap_or("hello")),
         Some("test") => test(),
         Some("conformance") => conformance::run(args.get(1).map(String::as_str)).map(verdict),
-        Some("linux-test") => linux_guest::tests().map(verdict),
+        Some("linux-test") => linux_guest::tests(args.get(1).map(String::as_str)).map(verdict),
         Some("bench") => bench::run(7).map(|_| ExitCode::SUCCESS),
         Some("bench-quick") => bench::run(3).map(|_| ExitCode::SUCCESS),
         Some("linux") => linux::Flavour::from_arg(args.get(1).map(String::as_str)).and_then(linux::build).map(|p| {
@@ -52,7 +52,7 @@ fn main() -> ExitCode {
         }
         Some("qemu-command") => qemu_command(args.get(1).map(String::as_str).unwrap_or("hello")),
         _ => {
-            eprintln!("usage: xtask build | run [GUEST] | test | conformance [FILTER] | bench | bench-quick | qemu-command [GUEST]");
+            eprintln!("usage: xtask build | run [GUEST|linux] | test | conformance [FILTER] | linux [veneer|native] | linux-test [FILTER] | linux-boot [INIT] [SECS] | bench | bench-quick | qemu-command [GUEST]");
             return ExitCode::from(2);
         }
     };
@@ -112,7 +112,7 @@ fn linux_native() -> Result<ExitCode> {
 fn test() -> Result<ExitCode> {
     let host = artifacts::host_tests()?;
     let t = conformance::run(None)?;
-    let l = linux_guest::tests()?;
+    let l = linux_guest::tests(None)?;
     let tally = conformance::Tally { passed: t.passed + host.passed + l.passed, failed: t.failed + host.failed + l.failed };
     Ok(verdict(tally))
 }
