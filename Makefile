@@ -34,12 +34,14 @@ deps:
 build: deps
 	@$(XTASK) build
 
-# Boots the demo guest on Veneer with the serial console here; ends with QEMU.
-run: deps
-	@$(XTASK) run
+# Boots Linux on Veneer with its shell on the serial console here; its
+# poweroff ends QEMU.
+run: deps-linux
+	@$(XTASK) run linux
 
-# Host unit tests, then every conformance guest; ends with "N passed, N failed".
-test: deps
+# Host unit tests, every conformance guest, then the Linux system tests;
+# ends with "N passed, N failed".
+test: deps-linux
 	@$(XTASK) test
 
 conformance: deps

@@ -142,6 +142,7 @@ fn build_one(id: DomainId, cfg: &DomainConfig<'_>, bundle: &Bundle<'_>, hv: &mut
         features: FEATURES,
         vcpus: cfg.vcpus,
         console_device: hv.io.devices.frontend_handle(id.0, DeviceKind::Console, 0).unwrap_or(device_consts::NONE),
+        console_owner: cfg.console_owner,
     };
     let domain = domain_builder::build(&spec, &mut hv.machine, &mut hv.mem).map_err(|e| format!("{e}"))?;
     log::info!(

@@ -354,6 +354,7 @@ pub fn on_hypercall(regs: &mut GuestRegisters) -> bool {
             mem: &mut hv.mem,
             machine: &mut hv.machine,
             console: &mut console,
+            console_input: &mut serial::read_available,
             cpu: &mut MachineGuestCpu,
         };
         let disposition = match hypercall::handle(regs, dom, v.vcpu as usize, &mut services) {

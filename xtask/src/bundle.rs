@@ -23,6 +23,8 @@ pub struct DomainEntry {
     /// `ramdisk_data` gives its bytes.
     pub ramdisk: Option<String>,
     pub ramdisk_data: Option<Vec<u8>>,
+    /// `console = owner`: the domain reads the console's input.
+    pub console_owner: bool,
 }
 
 impl DomainEntry {
@@ -37,6 +39,7 @@ impl DomainEntry {
             devices: Vec::new(),
             ramdisk: None,
             ramdisk_data: None,
+            console_owner: false,
         }
     }
 }
@@ -52,6 +55,9 @@ pub fn write(name: &str, domains: &[DomainEntry]) -> Result<PathBuf> {
         conf += &format!("[domain]\nname = {}\nkernel = {}\nmemory = {}\n", d.name, d.kernel_name, d.memory);
         if !d.cmdline.is_empty() {
             conf += &format!("cmdline = {}\n", d.cmdline);
+        }
+        if d.console_owner {
+            conf += "console = owner\n";
         }
         if d.vcpus != 1 {
             conf += &format!("vcpus = {}\n", d.vcpus);

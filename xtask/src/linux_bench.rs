@@ -607,6 +607,7 @@ pub fn run(mode: Mode, runs: usize) -> Result<Vec<Summary>> {
         std::fs::read(&initrd).map_err(|e| e.to_string())?,
         GUEST_MEMORY,
         &format!("{} quiet", linux_guest::CMDLINE),
+        false,
     )?;
     let dir = artifacts::out_dir().join("bench");
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! xtask build                 build the hypervisor and every guest
-//! xtask run [GUEST]           boot GUEST (default: hello) on Veneer, serial on the terminal
+//! xtask run [GUEST]           boot GUEST (default: hello; `linux`: Linux to a shell) on Veneer, serial on the terminal
 //! xtask test                  host unit tests, then the conformance suite
 //! xtask conformance [FILTER]  the booted conformance guests alone
 //! xtask bench                 every workload on Veneer and natively, interleaved (7 runs),
@@ -11,8 +11,8 @@
 //! xtask bench-quick           the same with 3 runs and shorter Linux workloads
 //! xtask bench-linux [quick]   the Linux table alone
 //! xtask linux [veneer|native]  build a Linux kernel (cached outside the clone; default veneer)
-//! xtask linux-native          the Linux system test on the native kernel (tests/linux)
-//! xtask linux-test            the Linux system tests alone (also part of `test`)
+//! xtask linux-native          the Linux system test on the native kernel: the control
+//! xtask linux-test [FILTER]   the Linux system tests alone (also part of `test`)
 //! xtask linux-boot [INIT] [S] boot Linux on Veneer with INIT as /init, print the log
 //! xtask qemu-command GUEST    print the QEMU command line `run` uses
 //! ```
@@ -24,7 +24,6 @@ mod conformance;
 mod linux;
 mod linux_bench;
 mod linux_guest;
-mod linux_system;
 mod qemu;
 
 use std::process::ExitCode;
@@ -36,7 +35,7 @@ fn main() -> ExitCode {
         Some("run") => run(args.get(1).map(String::as_str).unwrap_or("hello")),
         Some("test") => test(),
         Some("conformance") => conformance::run(args.get(1).map(String::as_str)).map(verdict),
-        Some("linux-test") => linux_guest::tests().map(verdict),
+        Some("linux-test") => linux_guest::tests(args.get(1).map(String::as_str)).map(verdict),
         Some("bench") => bench::run(7).and_then(|_| linux_bench(linux_bench::Mode::Full)),
         Some("bench-quick") => bench::run(3).and_then(|_| linux_bench(linux_bench::Mode::Quick)),
         Some("bench-linux") if args.get(1).is_none() => linux_bench(linux_bench::Mode::Full),
@@ -59,7 +58,7 @@ fn main() -> ExitCode {
         }
         Some("qemu-command") => qemu_command(args.get(1).map(String::as_str).unwrap_or("hello")),
         _ => {
-            eprintln!("usage: xtask build | run [GUEST] | test | conformance [FILTER] | bench | bench-quick | bench-linux [quick] | linux | linux-native | qemu-command [GUEST]");
+            eprintln!("usage: xtask build | run [GUEST|linux] | test | conformance [FILTER] | linux [veneer|native] | linux-test [FILTER] | linux-native | linux-boot [INIT] [SECS] | bench | bench-quick | bench-linux [quick] | qemu-command [GUEST]");
             return ExitCode::from(2);
         }
     };
@@ -121,14 +120,9 @@ fn linux_bench(mode: linux_bench::Mode) -> Result<ExitCode> {
     Ok(ExitCode::FAILURE)
 }
 
-/// The Linux system test on the native kernel, booted directly by QEMU:
-/// the control that shows the test passes without Veneer.
+/// The Linux system test on the native kernel: the control.
 fn linux_native() -> Result<ExitCode> {
-    let vmlinux = linux::build(linux::Flavour::Native)?;
-    let initrd = linux_system::initramfs()?;
-    let log = artifacts::out_dir().join("linux-native.log");
-    let machine = qemu::Qemu::new(&vmlinux, &initrd).append(Some("console=ttyS0 linux-system-test.end=reboot"));
-    match linux_system::run(machine, &log) {
+    match linux_guest::native() {
         Ok(()) => {
             println!("PASS linux system test, native");
             Ok(ExitCode::SUCCESS)
@@ -143,7 +137,7 @@ fn linux_native() -> Result<ExitCode> {
 fn test() -> Result<ExitCode> {
     let host = artifacts::host_tests()?;
     let t = conformance::run(None)?;
-    let l = linux_guest::tests()?;
+    let l = linux_guest::tests(None)?;
     let tally = conformance::Tally { passed: t.passed + host.passed + l.passed, failed: t.failed + host.failed + l.failed };
     Ok(verdict(tally))
 }

@@ -15,6 +15,7 @@
 //! device = block disk                           # served by domain `disk`
 //! device = block hypervisor image=disk.img      # served by the hypervisor
 //! device = net switch mac=02:00:00:00:00:01
+//! console = owner         # optional: this domain reads the physical console
 //! ```
 //!
 //! `device = <kind> <backend> [options]`, any number of times, gives the
@@ -29,7 +30,9 @@
 //! `mac=<six hex bytes>` — a network interface's fixed MAC address. Devices
 //! of a kind are numbered in the order they are listed (`xvda` is block 0).
 //! A backend domain needs no privilege: it serves with grants and event
-//! channels only.
+//! channels only. `console = owner` makes the domain the console owner
+//! (`SIF_CONSOLE_OWNER`, SPEC §7.2): it reads the hypervisor console's
+//! input with `console_read`; at most one domain may own it.
 
 use alloc::vec::Vec;
 use core::fmt;
@@ -52,6 +55,8 @@ pub struct DomainConfig<'a> {
     pub vcpus: u32,
     /// Split devices it is the frontend of, in the order listed.
     pub devices: Vec<DeviceConfig<'a>>,
+    /// It owns the physical console (`console = owner`).
+    pub console_owner: bool,
 }
 
 /// Who serves a configured device.
@@ -137,6 +142,9 @@ pub enum ConfigErrorKind<'a> {
     BadMemory(&'a str),
     BadVcpus(&'a str),
     BadDevice(&'a str, &'static str),
+    BadConsole(&'a str),
+    /// A second domain says `console = owner`.
+    SecondConsoleOwner,
     NoDomains,
 }
 
@@ -155,6 +163,8 @@ impl fmt::Display for ConfigError<'_> {
             }
             ConfigErrorKind::BadVcpus(v) => write!(f, "vcpus `{v}` is not a number from 1 to {}", VCPU_MAX),
             ConfigErrorKind::BadDevice(v, why) => write!(f, "device `{v}`: {why}"),
+            ConfigErrorKind::BadConsole(v) => write!(f, "console `{v}`: the only value is `owner`"),
+            ConfigErrorKind::SecondConsoleOwner => write!(f, "a second domain owns the console"),
             ConfigErrorKind::NoDomains => write!(f, "no [domain] section"),
         }
     }
@@ -181,6 +191,7 @@ struct Partial<'a> {
     ramdisk: Option<&'a str>,
     vcpus: Option<u32>,
     devices: Vec<DeviceConfig<'a>>,
+    console_owner: Option<bool>,
 }
 
 impl<'a> Partial<'a> {
@@ -194,6 +205,7 @@ impl<'a> Partial<'a> {
             ramdisk: self.ramdisk,
             vcpus: self.vcpus.unwrap_or(1),
             devices: self.devices,
+            console_owner: self.console_owner.unwrap_or(false),
         })
     }
 }
@@ -237,6 +249,14 @@ pub fn parse(text: &[u8]) -> Result<Vec<DomainConfig<'_>>, ConfigError<'_>> {
                 d.devices.push(parse_device(value).map_err(|why| err(ConfigErrorKind::BadDevice(value, why)))?);
                 false
             }
+            "console" if value == "owner" => {
+                let earlier = domains.iter().any(|o: &DomainConfig<'_>| o.console_owner);
+                if earlier {
+                    return Err(err(ConfigErrorKind::SecondConsoleOwner));
+                }
+                d.console_owner.replace(true).is_some()
+            }
+            "console" => return Err(err(ConfigErrorKind::BadConsole(value))),
             _ => return Err(err(ConfigErrorKind::UnknownKey(key))),
         };
         if slot_was_set {
@@ -261,10 +281,22 @@ mod tests {
         let text = b"# demo\n[domain]\nname = a\nkernel = a.elf\nmemory = 16M\ncmdline = x y\n\n[domain]\nname=b\nkernel=b.elf\nmemory=2048 # pages\nramdisk = r\nvcpus = 4\n";
         let d = parse(text).unwrap();
         assert_eq!(d.len(), 2);
-        assert_eq!(d[0], DomainConfig { name: "a", kernel: "a.elf", memory_bytes: 16 << 20, cmdline: "x y", ramdisk: None, vcpus: 1, devices: Vec::new() });
+        assert_eq!(d[0], DomainConfig { name: "a", kernel: "a.elf", memory_bytes: 16 << 20, cmdline: "x y", ramdisk: None, vcpus: 1, devices: Vec::new(), console_owner: false });
         assert_eq!(d[1].vcpus, 4);
         assert_eq!(d[1].memory_bytes, 8 << 20);
         assert_eq!(d[1].ramdisk, Some("r"));
+    }
+
+    #[test]
+    fn one_domain_may_own_the_console() {
+        let d = parse(b"[domain]\nname=a\nkernel=a\nmemory=1M\nconsole = owner\n[domain]\nname=b\nkernel=b\nmemory=1M\n").unwrap();
+        assert!(d[0].console_owner && !d[1].console_owner);
+        let two = parse(b"[domain]\nname=a\nkernel=a\nmemory=1M\nconsole=owner\n[domain]\nname=b\nkernel=b\nmemory=1M\nconsole=owner\n");
+        assert_eq!(two.unwrap_err(), ConfigError { line: 10, kind: ConfigErrorKind::SecondConsoleOwner });
+        let bad = parse(b"[domain]\nname=a\nkernel=a\nmemory=1M\nconsole=yes\n");
+        assert_eq!(bad.unwrap_err(), ConfigError { line: 5, kind: ConfigErrorKind::BadConsole("yes") });
+        let twice = parse(b"[domain]\nname=a\nkernel=a\nmemory=1M\nconsole=owner\nconsole=owner\n");
+        assert_eq!(twice.unwrap_err(), ConfigError { line: 6, kind: ConfigErrorKind::Duplicate("console") });
     }
 
     #[test]

@@ -18,7 +18,7 @@ use core::fmt;
 use core::mem::{offset_of, size_of};
 
 use hypercall_abi::memory::memory_consts::M2P_VIRT_START;
-use hypercall_abi::start_info::{StartInfo, StartInfoExt, CMDLINE_MAX, START_INFO_EXT_MAGIC, START_INFO_EXT_OFFSET, START_INFO_MAGIC};
+use hypercall_abi::start_info::{start_flags, StartInfo, StartInfoExt, CMDLINE_MAX, START_INFO_EXT_MAGIC, START_INFO_EXT_OFFSET, START_INFO_MAGIC};
 use hypercall_abi::version::AbiVersion;
 
 use crate::addr::{range_is_guest, Mfn, HYPERVISOR_L4_SLOTS, PAGE_SIZE};
@@ -169,6 +169,8 @@ pub struct DomainSpec<'a> {
     /// The handle of its console slot, `DEVICE_NONE` if it has none
     /// (`StartInfoExt::console_device`).
     pub console_device: u32,
+    /// It owns the physical console (`SIF_CONSOLE_OWNER`).
+    pub console_owner: bool,
 }
 
 /// Builds the domain: takes its frames (its pseudo-physical memory and its
@@ -232,7 +234,7 @@ pub fn build(spec: &DomainSpec<'_>, machine: &mut MachineMemory, mem: &mut impl 
                 alloc::boxed::Box::new(Vcpu::new(id, regs, l4, shared_info))
             })
             .collect(),
-        events: EventChannels::new(spec.vcpus, Privileges::default()),
+        events: EventChannels::new(spec.vcpus, Privileges { console_owner: spec.console_owner, ..Privileges::default() }),
         grants: crate::grant_table::GrantTable::new(),
         console: ConsoleLines::new(spec.id.0, spec.vcpus),
     })
@@ -307,6 +309,8 @@ fn write_start_info(spec: &DomainSpec<'_>, layout: &Layout, boot: &BootFacts, pa
     put(offset_of!(StartInfo, cmdline), spec.cmdline.as_bytes());
     let ext = |field: usize| START_INFO_EXT_OFFSET + field;
     put(ext(offset_of!(StartInfoExt, magic)), &START_INFO_EXT_MAGIC.to_le_bytes());
+    let flags = if spec.console_owner { start_flags::CONSOLE_OWNER } else { 0 };
+    put(ext(offset_of!(StartInfoExt, flags)), &flags.to_le_bytes());
     put(ext(offset_of!(StartInfoExt, shared_info_mfn)), &boot.shared_info.0.to_le_bytes());
     put(ext(offset_of!(StartInfoExt, shared_info_va)), &layout.shared_info_va.to_le_bytes());
     put(ext(offset_of!(StartInfoExt, nr_vcpus)), &spec.vcpus.to_le_bytes());
@@ -394,7 +398,7 @@ mod tests {
     const V1: AbiVersion = AbiVersion { major: 1, minor: 0 };
 
     fn spec<'a>(image: &'a GuestImage<'a>, memory_bytes: u64, ramdisk: Option<&'a [u8]>) -> DomainSpec<'a> {
-        DomainSpec { id: DomainId(1), name: "t", image, memory_bytes, cmdline: "hello", ramdisk, abi: V1, features: 0, vcpus: 1, console_device: 3 }
+        DomainSpec { id: DomainId(1), name: "t", image, memory_bytes, cmdline: "hello", ramdisk, abi: V1, features: 0, vcpus: 1, console_device: 3, console_owner: false }
     }
 
     #[test]
@@ -420,6 +424,8 @@ mod tests {
         space.copy_from(&mem, si_va + START_INFO_EXT_OFFSET as u64, &mut ext).unwrap();
         let ext_word = |o: usize| u64::from_le_bytes(ext[o..o + 8].try_into().unwrap());
         assert_eq!(ext_word(offset_of!(StartInfoExt, magic)), START_INFO_EXT_MAGIC);
+        assert_eq!(ext_word(offset_of!(StartInfoExt, flags)), 0, "no console ownership unless configured");
+        assert!(!d.events.privileges().console_owner);
         assert_eq!(u32::from_le_bytes(ext[24..28].try_into().unwrap()), 1, "nr_vcpus");
         assert_eq!(u32::from_le_bytes(ext[28..32].try_into().unwrap()), 3, "console_device");
         assert_eq!(ext_word(offset_of!(StartInfoExt, shared_info_mfn)), d.shared_info.0);

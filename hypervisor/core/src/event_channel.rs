@@ -62,6 +62,11 @@ pub struct EventChannels {
 }
 
 impl EventChannels {
+    /// What the domain may bind (and, for the console, read).
+    pub fn privileges(&self) -> Privileges {
+        self.privileges
+    }
+
     pub fn new(nr_vcpus: u32, privileges: Privileges) -> EventChannels {
         EventChannels {
             ports: vec![CLOSED; EVTCHN_PORTS],

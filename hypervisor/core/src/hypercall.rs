@@ -9,11 +9,12 @@
 
 use core::mem::{offset_of, size_of};
 
+use crate::guest_memory::Access;
 use hypercall_abi::cpu::{callback_flags, trap_flags, CallbackKind, SegmentBase, TrapInfo};
 use hypercall_abi::error::encode;
 use hypercall_abi::event::event_consts;
 use hypercall_abi::grant::grant_consts;
-use hypercall_abi::hypercall::{AbiInfo, Privilege, ShutdownReason, CONSOLE_WRITE_MAX};
+use hypercall_abi::hypercall::{base_limits, AbiInfo, Privilege, ShutdownReason, CONSOLE_WRITE_MAX};
 use hypercall_abi::memory::memory_consts::{MMUEXT_OP_MAX, MMU_UPDATE_MAX};
 use hypercall_abi::memory::uvmf;
 use hypercall_abi::vcpu::RunstateInfo;
@@ -39,6 +40,7 @@ pub const KERNEL_STACK_ROOM: u64 = 128;
 pub enum Call {
     AbiQuery { info: u64 },
     ConsoleWrite { buf: u64, len: usize },
+    ConsoleRead { buf: u64, len: usize },
     Shutdown(Outcome),
     SetTrapTable { table: u64, count: usize },
     StackSwitch { sp: u64 },
@@ -123,6 +125,10 @@ impl Call {
     }
 }
 
+/// The most console input one `console_read` moves: the call may return
+/// fewer bytes than asked (SPEC 11.3), and the rest waits for the next.
+const CONSOLE_READ_CHUNK: usize = 64;
+
 /// What the caller of [`handle`] must do next.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Disposition {
@@ -145,6 +151,9 @@ pub struct Services<'a, M: PhysMemory> {
     pub mem: &'a mut M,
     pub machine: &'a mut MachineMemory,
     pub console: &'a mut dyn FnMut(&[u8]),
+    /// Moves the physical console's waiting input into the buffer, without
+    /// waiting; returns how many bytes it moved (`console_read`).
+    pub console_input: &'a mut dyn FnMut(&mut [u8]) -> usize,
     pub cpu: &'a mut dyn GuestCpu,
 }
 
@@ -197,11 +206,13 @@ pub fn decode(regs: &GuestRegisters, features: u64, caller: &Domain) -> Result<C
     if call.feature() & !features != 0 {
         return Err(Error::NoSuchCall);
     }
-    // No domain holds a privilege yet: the privileged domain, console
-    // ownership and I/O permissions arrive with domain control and
-    // physical devices (SPEC P1, P2).
-    if call.privilege() != Privilege::Any {
-        return Err(Error::NotPermitted);
+    // Console ownership comes from the boot configuration; the privileged
+    // domain and I/O permissions arrive with domain control and physical
+    // devices (SPEC P1, P2).
+    match call.privilege() {
+        Privilege::Any => {}
+        Privilege::ConsoleOwner if caller.events.privileges().console_owner => {}
+        _ => return Err(Error::NotPermitted),
     }
     match call {
         Hypercall::AbiQuery => Ok(Call::AbiQuery { info: a[0] }),
@@ -209,6 +220,7 @@ pub fn decode(regs: &GuestRegisters, features: u64, caller: &Domain) -> Result<C
             let len = count(a[1], CONSOLE_WRITE_MAX as u64)?;
             Ok(Call::ConsoleWrite { buf: a[0], len })
         }
+        Hypercall::ConsoleRead => Ok(Call::ConsoleRead { buf: a[0], len: count(a[1], base_limits::CONSOLE_READ_MAX)? }),
         Hypercall::SchedShutdown => {
             let reason = ShutdownReason::from_number(a[0]).ok_or(Error::Invalid)?;
             let code = u32::try_from(a[1]).map_err(|_| Error::Invalid)?;
@@ -373,6 +385,20 @@ pub fn handle<M: PhysMemory>(regs: &mut GuestRegisters, dom: &mut Domain, vcpu: 
         Call::ConsoleWrite { buf, len } => {
             let (console, lines) = (&mut hv.console, &mut dom.console);
             space.read_chunks(mem, buf, len, |bytes| lines.write(vcpu, bytes, *console)).map(|()| len as u64)
+        }
+        Call::ConsoleRead { buf, len } => {
+            // Input taken from the console is gone: the whole buffer is
+            // checked writable before any is taken.
+            let mut chunk = [0u8; CONSOLE_READ_CHUNK];
+            let want = len.min(CONSOLE_READ_CHUNK);
+            let writable = want == 0
+                || (space.translate(mem, buf, Access::Write).is_ok() && space.translate(mem, buf + want as u64 - 1, Access::Write).is_ok());
+            if writable {
+                let n = (hv.console_input)(&mut chunk[..want]);
+                space.copy_to(mem, buf, &chunk[..n]).map(|()| n as u64)
+            } else {
+                Err(Error::BadAddress)
+            }
         }
         Call::SetTrapTable { table, count } => read_trap_table(&dom.vcpus[vcpu], table, count, mem).map(|entries| {
             for (slot, entry) in dom.vcpus[vcpu].traps.iter_mut().zip(entries) {
@@ -562,6 +588,27 @@ mod tests {
         for h in [H::MachineMemoryMap, H::ConsoleRead, H::WallclockSet] {
             assert_eq!(t.call(h.number(), [0; 6]), err(Error::NotPermitted), "{h:?}");
         }
+    }
+
+    #[test]
+    fn the_console_owner_reads_waiting_input() {
+        let mut t = T::with_console_owner();
+        t.input.extend_from_slice(b"ls\n");
+        // A buffer that is not writable takes nothing from the console.
+        assert_eq!(t.result(H::ConsoleRead, [T::TEXT, 16, 0, 0, 0, 0]), Err(Error::BadAddress));
+        assert_eq!(t.input, b"ls\n");
+        assert_eq!(t.result(H::ConsoleRead, [T::DATA, 2, 0, 0, 0, 0]), Ok(2));
+        assert_eq!(t.read(T::DATA, 2), b"ls");
+        assert_eq!(t.result(H::ConsoleRead, [T::DATA + 8, 4096, 0, 0, 0, 0]), Ok(1));
+        assert_eq!(t.read(T::DATA + 8, 1), b"\n");
+        assert_eq!(t.result(H::ConsoleRead, [T::DATA, 16, 0, 0, 0, 0]), Ok(0), "nothing waiting");
+        assert_eq!(t.result(H::ConsoleRead, [T::DATA, 4097, 0, 0, 0, 0]), Err(Error::TooBig));
+        // Only the owner may read (and bind the console's VIRQ, E3).
+        assert!(t.dom.events.privileges().console_owner);
+        let mut other = T::new();
+        other.input.extend_from_slice(b"x");
+        assert_eq!(other.result(H::ConsoleRead, [T::DATA, 1, 0, 0, 0, 0]), Err(Error::NotPermitted));
+        assert_eq!(other.input, b"x");
     }
 
     /// Writes `reqs` to the data page and runs them as one `mmu_update`,

@@ -174,6 +174,8 @@ pub struct TestDomain {
     pub mem: VecMemory,
     pub dom: crate::domain::Domain,
     pub console: Vec<u8>,
+    /// Physical console input waiting for `console_read`.
+    pub input: Vec<u8>,
     pub cpu: FakeCpu,
 }
 
@@ -188,6 +190,15 @@ impl TestDomain {
     pub const FEATURES: u64 = 0;
 
     pub fn new() -> TestDomain {
+        Self::build(false)
+    }
+
+    /// A domain that owns the physical console (`console = owner`).
+    pub fn with_console_owner() -> TestDomain {
+        Self::build(true)
+    }
+
+    fn build(console_owner: bool) -> TestDomain {
         use crate::domain::DomainId;
         use crate::domain_builder::{build, DomainSpec};
         use crate::elf_image::GuestImage;
@@ -196,9 +207,9 @@ impl TestDomain {
         let bytes = ElfBuilder::guest().build();
         let image = GuestImage::parse(&bytes, v1, 0).unwrap();
         let (mut machine, mut mem) = machine(1024, 16);
-        let spec = DomainSpec { id: DomainId(1), name: "t", image: &image, memory_bytes: 1 << 20, cmdline: "", ramdisk: None, abi: v1, features: Self::FEATURES, vcpus: 1, console_device: hypercall_abi::device::device_consts::NONE };
+        let spec = DomainSpec { id: DomainId(1), name: "t", image: &image, memory_bytes: 1 << 20, cmdline: "", ramdisk: None, abi: v1, features: Self::FEATURES, vcpus: 1, console_device: hypercall_abi::device::device_consts::NONE, console_owner };
         let dom = build(&spec, &mut machine, &mut mem).unwrap();
-        TestDomain { machine, mem, dom, console: Vec::new(), cpu: FakeCpu::default() }
+        TestDomain { machine, mem, dom, console: Vec::new(), input: Vec::new(), cpu: FakeCpu::default() }
     }
 
     /// Makes hypercall `nr` with `args` from vCPU 0.
@@ -218,12 +229,20 @@ impl TestDomain {
         use crate::hypercall::{handle, Services};
         let console = &mut self.console;
         let mut sink = |b: &[u8]| console.extend_from_slice(b);
+        let input = &mut self.input;
+        let mut source = |buf: &mut [u8]| {
+            let n = buf.len().min(input.len());
+            buf[..n].copy_from_slice(&input[..n]);
+            input.drain(..n);
+            n
+        };
         let mut services = Services {
             abi: hypercall_abi::version::AbiVersion { major: 1, minor: 0 },
             features: Self::FEATURES,
             mem: &mut self.mem,
             machine: &mut self.machine,
             console: &mut sink,
+            console_input: &mut source,
             cpu: &mut self.cpu,
         };
         handle(regs, &mut self.dom, 0, &mut services)
@@ -289,7 +308,7 @@ impl World {
         let (mut machine, mut mem) = machine(2048, 16);
         let mut domains = std::collections::BTreeMap::new();
         for id in 1..=n {
-            let spec = DomainSpec { id: DomainId(id), name: "w", image: &image, memory_bytes: 1 << 20, cmdline: "", ramdisk: None, abi: v1, features: 0, vcpus: 1, console_device: hypercall_abi::device::device_consts::NONE };
+            let spec = DomainSpec { id: DomainId(id), name: "w", image: &image, memory_bytes: 1 << 20, cmdline: "", ramdisk: None, abi: v1, features: 0, vcpus: 1, console_device: hypercall_abi::device::device_consts::NONE, console_owner: false };
             domains.insert(id, build(&spec, &mut machine, &mut mem).unwrap());
         }
         World { machine, mem, domains }

@@ -28,6 +28,23 @@ pub fn write_bytes(bytes: &[u8]) {
     send_all(&mut PORT.lock(), bytes);
 }
 
+/// Moves the bytes waiting in the receiver into `buf`, without waiting for
+/// more; returns how many (the console owner's `console_read`).
+pub fn read_available(buf: &mut [u8]) -> usize {
+    let mut port = PORT.lock();
+    let mut n = 0;
+    while n < buf.len() {
+        match port.try_receive() {
+            Ok(b) => {
+                buf[n] = b;
+                n += 1;
+            }
+            Err(_) => break,
+        }
+    }
+    n
+}
+
 /// Writes formatted text in one piece.
 pub fn write_fmt(args: core::fmt::Arguments<'_>) {
     struct Locked<'a>(&'a mut SerialPort);
