@@ -278,7 +278,9 @@ fn parse_log(text: &str) -> Result<Parsed> {
         }
     }
     if let Some(s) = open {
-        let last = s.lines.iter().rev().find(|l| !l.trim().is_empty()).map_or("", |l| l.trim());
+        // A panic says why; else the last thing the guest said.
+        let panic = s.lines.iter().rev().find(|l| l.contains("Kernel panic"));
+        let last = panic.or_else(|| s.lines.iter().rev().find(|l| !l.trim().is_empty())).map_or("", |l| l.trim());
         p.failures.push(format!("the guest stopped inside workload {} ({last})", s.name));
     } else if !done {
         p.failures.push("the guest stopped before the end of the run".into());
@@ -676,7 +678,7 @@ fn print_table(mode: Mode, runs: usize, kernel: &str, rows: &[Summary], host: im
     println!();
     println!("Linux ({kernel})");
     println!("{} workloads, {runs} boots each side, interleaved, one CPU, {GUEST_MEMORY}, under {}:", mode.name(), if qemu::kvm_usable() { "KVM" } else { "TCG" });
-    println!("{:<6} {:<52} {:>12} {:>7} {:>12} {:>7} {:>6} {:>14}", "class", "workload", "native", "spread", "veneer", "spread", "ratio", "host clock");
+    println!("{:<6} {:<52} {:>12} {:>7} {:>12} {:>7} {:>6} {:>16}", "class", "workload", "native", "spread", "veneer", "spread", "ratio", "host clock");
     for s in rows {
         let class = if s.row.class == Class::Macro { "macro" } else { "micro" };
         let label = format!("{} ({})", s.row.label, s.row.figure.unit());
@@ -687,7 +689,7 @@ fn print_table(mode: Mode, runs: usize, kernel: &str, rows: &[Summary], host: im
         let side = |f: Option<Figures>| f.map_or(("failed".to_string(), String::new()), |f| (figure(f.median), format!("{:.1}%", f.spread * 100.0)));
         let ((n, ns), (v, vs)) = (side(s.native), side(s.veneer));
         let ratio = s.ratio().map_or(String::new(), |r| format!("{r:.2}"));
-        println!("{class:<6} {label:<52} {n:>12} {ns:>7} {v:>12} {vs:>7} {ratio:>6} {host:>14}");
+        println!("{class:<6} {label:<52} {n:>12} {ns:>7} {v:>12} {vs:>7} {ratio:>6} {host:>16}");
     }
     println!("(ratio: the cost on Veneer over the cost natively; a rate is inverted, so above 1 is slower on Veneer)");
     for s in rows.iter().filter(|s| s.wide()) {
@@ -821,7 +823,7 @@ mod tests {
         let p = parse_log(&failed).unwrap();
         assert_eq!(p.failures, ["workload cpu exited with status 127 (total time:                          1.5000s)"]);
         assert_eq!(p.steps.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["memory"]);
-        let cut = LOG[..LOG.find("linux-bench: end").unwrap()].to_string() + "(d1) [ 4.07] Kernel panic - not syncing: x\n(veneer) d1 crashed\n";
+        let cut = LOG[..LOG.find("linux-bench: end").unwrap()].to_string() + "(d1) [ 4.07] Kernel panic - not syncing: x\n(d1) [ 4.08] Kernel Offset: disabled\n(veneer) d1 crashed\n";
         let p = parse_log(&cut).unwrap();
         assert_eq!(p.failures, ["the guest stopped inside workload cpu ([ 4.07] Kernel panic - not syncing: x)"]);
         assert!(p.steps.is_empty());
