@@ -158,14 +158,15 @@ fn tsc_mhz(log: &str) -> Option<u64> {
 /// fraction around their median.
 pub const SPREAD_WARNING: f64 = 0.10;
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Side {
+/// Which side of a comparison a boot measured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
     Native,
     Veneer,
 }
 
 impl Side {
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Side::Native => "native",
             Side::Veneer => "veneer",

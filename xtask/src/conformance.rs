@@ -58,6 +58,22 @@ pub struct Tally {
     pub failed: u32,
 }
 
+impl Tally {
+    /// Counts and prints the outcome of the test `name` (its log at `log`).
+    pub fn record(&mut self, name: &str, outcome: Result<()>, log: &Path) {
+        match outcome {
+            Ok(()) => {
+                self.passed += 1;
+                println!("PASS {name}");
+            }
+            Err(why) => {
+                self.failed += 1;
+                println!("FAIL {name}: {why} (log: {})", log.display());
+            }
+        }
+    }
+}
+
 const WITNESS: &str = "witness";
 const MEMORY: &str = "16M";
 /// Characters after `whole <c> ` in a whole line.
@@ -412,16 +428,7 @@ pub fn run(filter: Option<&str>) -> Result<Tally> {
     let mut tally = Tally::default();
     for case in &cases {
         let log = logs.join(format!("{}.log", case.name));
-        match run_case(&built, case, &log) {
-            Ok(()) => {
-                tally.passed += 1;
-                println!("PASS {}", case.name);
-            }
-            Err(why) => {
-                tally.failed += 1;
-                println!("FAIL {}: {why} (log: {})", case.name, log.display());
-            }
-        }
+        tally.record(&case.name, run_case(&built, case, &log), &log);
     }
     Ok(tally)
 }

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::bench::{command_output, cpu_model, domain_text, json_str, SPREAD_WARNING};
+use crate::bench::{command_output, cpu_model, domain_text, json_str, Side, SPREAD_WARNING};
 use crate::qemu::{self, Qemu, RunStatus};
 use crate::{artifacts, linux, linux_guest, Result};
 
@@ -34,21 +34,6 @@ pub const GATE: f64 = 0.05;
 /// domain's (its machine has QEMU's default besides, for the hypervisor
 /// and the boot bundle). The initramfs alone is about 50 MB.
 const GUEST_MEMORY: &str = "384M";
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Side {
-    Native,
-    Veneer,
-}
-
-impl Side {
-    fn name(self) -> &'static str {
-        match self {
-            Side::Native => "native",
-            Side::Veneer => "veneer",
-        }
-    }
-}
 
 /// `make bench` or `make bench-quick`: the quick run's workloads are shorter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

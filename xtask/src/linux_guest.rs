@@ -213,16 +213,7 @@ pub fn tests(filter: Option<&str>) -> Result<Tally> {
     let mut tally = Tally::default();
     for case in cases {
         let log = logs.join(format!("{}.log", case.name));
-        match run_case(&built, case, &init, &segv, &log) {
-            Ok(()) => {
-                tally.passed += 1;
-                println!("PASS {}", case.name);
-            }
-            Err(why) => {
-                tally.failed += 1;
-                println!("FAIL {}: {why} (log: {})", case.name, log.display());
-            }
-        }
+        tally.record(case.name, run_case(&built, case, &init, &segv, &log), &log);
     }
     Ok(tally)
 }
