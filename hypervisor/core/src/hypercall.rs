@@ -10,7 +10,7 @@
 use core::mem::{offset_of, size_of};
 
 use crate::guest_memory::Access;
-use hypercall_abi::cpu::{callback_flags, trap_flags, CallbackKind, SegmentBase, TrapInfo};
+use hypercall_abi::cpu::{callback_flags, msr, trap_flags, CallbackKind, CpuidResult, SegmentBase, TrapInfo};
 use hypercall_abi::error::encode;
 use hypercall_abi::event::event_consts;
 use hypercall_abi::grant::grant_consts;
@@ -28,7 +28,8 @@ use crate::grant_table;
 use crate::machine::MachineMemory;
 use crate::mmu::{self, all_vcpus, check_vcpu_mask, VaFlush};
 use crate::phys::PhysMemory;
-use crate::vcpu::{Callback, GuestCpu, GuestRegisters, Mode, TrapEntry, Vcpu, TRAP_VECTORS, USER_DS};
+use crate::cpuid;
+use crate::vcpu::{Callback, GuestCpu, GuestRegisters, HostMsr, Mode, TrapEntry, Vcpu, TRAP_VECTORS, USER_DS};
 
 /// Room a `stack_switch` stack must have below it, all inside the guest's
 /// range: a `TrapFrame` and the failsafe callback's four selectors, rounded
@@ -47,6 +48,9 @@ pub enum Call {
     SetCallback { kind: CallbackKind, callback: Callback },
     Iret,
     SetSegmentBase { which: SegmentBase, value: u64 },
+    CpuidQuery { leaf: u64, subleaf: u64, out: u64 },
+    MsrRead { msr: Msr, out: u64 },
+    MsrWrite { msr: Msr, value: u64 },
     SchedYield,
     SchedBlock,
     /// `ports` points at `nr` u32 ports (`1 ..= EVTCHN_POLL_MAX`).
@@ -87,6 +91,42 @@ pub enum Call {
     DeviceConnect { handle: u64, args: u64 },
     DeviceSetState { handle: u64, state: u64 },
 }
+
+/// The MSRs `msr_read` and `msr_write` know (SPEC 13.11).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Msr {
+    ApicBase,
+    MiscEnable,
+    Pat,
+    Efer,
+    FsBase,
+    GsBase,
+    KernelGsBase,
+    TscAux,
+}
+
+impl Msr {
+    /// The MSR numbered `n`; any other (C4), a number wider than 32 bits
+    /// among them, is `NotFound`.
+    fn from_number(n: u64) -> Result<Msr, Error> {
+        Ok(match u32::try_from(n).map_err(|_| Error::NotFound)? {
+            msr::APIC_BASE => Msr::ApicBase,
+            msr::MISC_ENABLE => Msr::MiscEnable,
+            msr::PAT => Msr::Pat,
+            msr::EFER => Msr::Efer,
+            msr::FS_BASE => Msr::FsBase,
+            msr::GS_BASE => Msr::GsBase,
+            msr::KERNEL_GS_BASE => Msr::KernelGsBase,
+            msr::TSC_AUX => Msr::TscAux,
+            _ => return Err(Error::NotFound),
+        })
+    }
+}
+
+/// IA32_MISC_ENABLE bits a guest sees: fast strings, enhanced SpeedStep.
+const MISC_ENABLE_SHOWN: u64 = 1 << 0 | 1 << 16;
+/// EFER bits a guest sees: SCE, LME, LMA, NXE.
+const EFER_SHOWN: u64 = 1 << 0 | 1 << 8 | 1 << 10 | 1 << 11;
 
 impl Call {
     /// Calls about the domain and the scheduler, which the hypervisor
@@ -261,6 +301,9 @@ pub fn decode(regs: &GuestRegisters, features: u64, caller: &Domain) -> Result<C
             }
             Ok(Call::SetSegmentBase { which, value: a[1] })
         }
+        Hypercall::CpuidQuery => Ok(Call::CpuidQuery { leaf: a[0], subleaf: a[1], out: a[2] }),
+        Hypercall::MsrRead => Ok(Call::MsrRead { msr: Msr::from_number(a[0])?, out: a[1] }),
+        Hypercall::MsrWrite => Ok(Call::MsrWrite { msr: Msr::from_number(a[0])?, value: a[1] }),
         Hypercall::SchedYield => Ok(Call::SchedYield),
         Hypercall::SchedBlock => Ok(Call::SchedBlock),
         Hypercall::SchedPoll => {
@@ -446,6 +489,57 @@ pub fn handle<M: PhysMemory>(regs: &mut GuestRegisters, dom: &mut Domain, vcpu: 
                 SegmentBase::GsUserSelector => v.entry.inactive_gs_base = 0,
             }
             Ok(0)
+        }
+        Call::CpuidQuery { leaf, subleaf, out } => {
+            let r = cpuid::view(&*hv.cpu, hv.abi, dom.vcpus[vcpu].id, leaf, subleaf);
+            let mut bytes = [0u8; size_of::<CpuidResult>()];
+            for (at, reg) in [offset_of!(CpuidResult, eax), offset_of!(CpuidResult, ebx), offset_of!(CpuidResult, ecx), offset_of!(CpuidResult, edx)].into_iter().zip(r) {
+                bytes[at..at + 4].copy_from_slice(&reg.to_le_bytes());
+            }
+            space.copy_to(mem, out, &bytes).map(|()| 0)
+        }
+        Call::MsrRead { msr, out } => {
+            let v = &dom.vcpus[vcpu];
+            let value = match msr {
+                Msr::ApicBase => 0,
+                Msr::MiscEnable => hv.cpu.host_msr(HostMsr::MiscEnable) & MISC_ENABLE_SHOWN,
+                Msr::Pat => hv.cpu.host_msr(HostMsr::Pat),
+                Msr::Efer => hv.cpu.host_msr(HostMsr::Efer) & EFER_SHOWN,
+                Msr::FsBase => hv.cpu.fs_base(),
+                // Hypercalls come from kernel mode: the active GS base is
+                // the kernel's, the inactive one the user's.
+                Msr::GsBase => hv.cpu.active_gs_base(),
+                Msr::KernelGsBase => v.entry.inactive_gs_base,
+                Msr::TscAux => u64::from(v.tsc_aux),
+            };
+            space.copy_to(mem, out, &value.to_le_bytes()).map(|()| 0)
+        }
+        Call::MsrWrite { msr, value } => {
+            let v = &mut dom.vcpus[vcpu];
+            let base_ok = is_canonical(value);
+            match msr {
+                Msr::MiscEnable | Msr::Efer => Ok(0),
+                Msr::Pat if value == hv.cpu.host_msr(HostMsr::Pat) => Ok(0),
+                Msr::ApicBase | Msr::Pat => Err(Error::Invalid),
+                Msr::FsBase | Msr::GsBase | Msr::KernelGsBase if !base_ok => Err(Error::Invalid),
+                Msr::FsBase => {
+                    hv.cpu.set_fs_base(value);
+                    Ok(0)
+                }
+                Msr::GsBase => {
+                    hv.cpu.set_active_gs_base(value);
+                    Ok(0)
+                }
+                Msr::KernelGsBase => {
+                    v.entry.inactive_gs_base = value;
+                    Ok(0)
+                }
+                Msr::TscAux => u32::try_from(value).map_err(|_| Error::Invalid).map(|aux| {
+                    v.tsc_aux = aux;
+                    hv.cpu.set_tsc_aux(aux);
+                    0
+                }),
+            }
         }
         Call::MmuUpdate { reqs, count, done } => mmu::mmu_update(dom, vcpu, machine, mem, reqs, count, done),
         Call::UpdateVaMapping { va, value, flush } => mmu::update_va_mapping(dom, vcpu, machine, mem, va, value, flush),
@@ -1092,5 +1186,99 @@ mod tests {
         assert_eq!(h.call_hc(Hypercall::GrantSetTable, [DATA, 1, 0, 0, 0, 0]), Disposition::Return(0));
         assert_eq!(h.dom.grants.frames(), &[frame]);
         assert_eq!(h.machine.frames.info(frame).unwrap().ty, PageType::GrantTable);
+    }
+
+    #[test]
+    fn cpuid_query_writes_the_filtered_view() {
+        let mut h = Harness::new();
+        h.write(DATA, &[0xee; 24]);
+        assert_eq!(h.result(H::CpuidQuery, [1, 0, DATA + 4, 0, 0, 0]), Ok(0));
+        let b = page(&h, DATA, 24);
+        let reg = |i: usize| u32::from_le_bytes(b[4 + 4 * i..8 + 4 * i].try_into().unwrap());
+        assert_eq!([reg(0), reg(1), reg(2), reg(3)], cpuid::view(&h.cpu, AbiVersion { major: 1, minor: 0 }, 0, 1, 0));
+        assert_eq!(reg(2) & (1 << 5 | 1 << 21), 0, "VMX and x2APIC hidden");
+        assert_eq!((&b[..4], &b[20..]), (&[0xee; 4][..], &[0xee; 4][..]), "exactly 16 bytes written");
+        // Leaf and subleaf are not checked: an unknown one reads as zero.
+        assert_eq!(h.result(H::CpuidQuery, [u64::MAX, u64::MAX, DATA, 0, 0, 0]), Ok(0));
+        assert_eq!(page(&h, DATA, 16), [0; 16]);
+    }
+
+    #[test]
+    fn cpuid_query_refuses_bad_pointers() {
+        let mut h = Harness::new();
+        for bad in [0, TEXT, END - 8, END, 0xffff_8000_0000_0000, 0x8000_0000_0000, u64::MAX - 7] {
+            assert_eq!(h.result(H::CpuidQuery, [0, 0, bad, 0, 0, 0]), Err(Error::BadAddress), "pointer {bad:#x}");
+        }
+    }
+
+    fn msr_read(h: &mut Harness, msr: u64) -> Result<u64, Error> {
+        h.write(DATA, &[0xee; 8]);
+        h.result(H::MsrRead, [msr, DATA, 0, 0, 0, 0]).map(|r| {
+            assert_eq!(r, 0);
+            le64(&page(h, DATA, 8), 0)
+        })
+    }
+
+    #[test]
+    fn msr_read_shows_the_listed_msrs_only() {
+        use crate::test_support::FakeCpu;
+        let mut h = Harness::new();
+        h.cpu.fs = 0x1000;
+        h.cpu.gs = 0x2000;
+        h.dom.vcpus[0].entry.inactive_gs_base = 0x3000;
+        h.dom.vcpus[0].tsc_aux = 7;
+        for (nr, want) in [
+            (msr::APIC_BASE, 0),
+            (msr::MISC_ENABLE, FakeCpu::MISC_ENABLE & (1 | 1 << 16)),
+            (msr::PAT, FakeCpu::PAT),
+            (msr::EFER, FakeCpu::EFER & 0xd01),
+            (msr::FS_BASE, 0x1000),
+            (msr::GS_BASE, 0x2000),
+            (msr::KERNEL_GS_BASE, 0x3000),
+            (msr::TSC_AUX, 7),
+        ] {
+            assert_eq!(msr_read(&mut h, nr.into()), Ok(want), "msr {nr:#x}");
+        }
+        assert_ne!(FakeCpu::MISC_ENABLE & !(1 | 1 << 16), 0, "the fake has bits to hide");
+        // LSTAR, STAR, SYSENTER_CS/ESP/EIP, the x2APIC, SPEC_CTRL, a number
+        // that wraps to FS_BASE in 32 bits.
+        for nr in [0xc000_0082, 0xc000_0081, 0x174, 0x175, 0x176, 0x802, 0x48, 0x1_c000_0100, u64::MAX] {
+            assert_eq!(h.result(H::MsrRead, [nr, DATA, 0, 0, 0, 0]), Err(Error::NotFound), "msr {nr:#x}");
+        }
+        assert_eq!(h.result(H::MsrRead, [msr::EFER.into(), TEXT, 0, 0, 0, 0]), Err(Error::BadAddress));
+        assert_eq!(h.result(H::MsrRead, [msr::EFER.into(), END, 0, 0, 0, 0]), Err(Error::BadAddress));
+    }
+
+    #[test]
+    fn msr_write_takes_effect_ignores_or_refuses_per_msr() {
+        use crate::test_support::FakeCpu;
+        let mut h = Harness::new();
+        let w = |h: &mut Harness, nr: u32, value: u64| h.result(H::MsrWrite, [nr.into(), value, 0, 0, 0, 0]);
+        assert_eq!(w(&mut h, msr::FS_BASE, 0x1000), Ok(0));
+        assert_eq!(w(&mut h, msr::GS_BASE, 0x2000), Ok(0));
+        assert_eq!(w(&mut h, msr::KERNEL_GS_BASE, 0x3000), Ok(0));
+        assert_eq!(w(&mut h, msr::TSC_AUX, 0xffff_ffff), Ok(0));
+        assert_eq!((h.cpu.fs, h.cpu.gs, h.dom.vcpus[0].entry.inactive_gs_base), (0x1000, 0x2000, 0x3000));
+        assert_eq!((h.dom.vcpus[0].tsc_aux, h.cpu.tsc_aux), (0xffff_ffff, 0xffff_ffff), "kept and loaded");
+        assert_eq!(w(&mut h, msr::PAT, FakeCpu::PAT), Ok(0));
+        assert_eq!(w(&mut h, msr::EFER, 0), Ok(0), "ignored");
+        assert_eq!(w(&mut h, msr::MISC_ENABLE, 0), Ok(0), "ignored");
+        for (nr, value) in [
+            (msr::APIC_BASE, 0),
+            (msr::APIC_BASE, 0xfee0_0900),
+            (msr::PAT, 0),
+            (msr::PAT, FakeCpu::PAT ^ 1),
+            (msr::FS_BASE, 0x8000_0000_0000),
+            (msr::GS_BASE, 1 << 63),
+            (msr::KERNEL_GS_BASE, 0xfff0_0000_0000_0000),
+            (msr::TSC_AUX, 1 << 32),
+        ] {
+            assert_eq!(w(&mut h, nr, value), Err(Error::Invalid), "msr {nr:#x} = {value:#x}");
+        }
+        for nr in [0xc000_0082u64, 0x174, 0x1b | 1 << 32, 0x277 | 1 << 40] {
+            assert_eq!(h.result(H::MsrWrite, [nr, 0, 0, 0, 0, 0]), Err(Error::NotFound), "msr {nr:#x}");
+        }
+        assert_eq!((h.cpu.fs, h.cpu.gs, h.dom.vcpus[0].entry.inactive_gs_base), (0x1000, 0x2000, 0x3000), "refused writes change nothing");
+        assert_eq!((h.dom.vcpus[0].tsc_aux, h.cpu.tsc_aux), (0xffff_ffff, 0xffff_ffff));
     }
 }
