@@ -17,6 +17,7 @@ use hypercall_abi::grant::grant_consts;
 use hypercall_abi::hypercall::{base_limits, AbiInfo, Privilege, ShutdownReason, CONSOLE_WRITE_MAX};
 use hypercall_abi::memory::memory_consts::{MMUEXT_OP_MAX, MMU_UPDATE_MAX};
 use hypercall_abi::memory::uvmf;
+use hypercall_abi::multicall::multicall_consts;
 use hypercall_abi::vcpu::RunstateInfo;
 use hypercall_abi::version::AbiVersion;
 use hypercall_abi::{Error, Hypercall};
@@ -40,6 +41,8 @@ pub const KERNEL_STACK_ROOM: u64 = 128;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Call {
     AbiQuery { info: u64 },
+    /// `count` is `1 ..= MULTICALL_MAX`.
+    Multicall { entries: u64, count: usize },
     ConsoleWrite { buf: u64, len: usize },
     ConsoleRead { buf: u64, len: usize },
     Shutdown(Outcome),
@@ -134,7 +137,8 @@ impl Call {
     pub fn is_deferred(&self) -> bool {
         matches!(
             self,
-            Call::SchedYield
+            Call::Multicall { .. }
+                | Call::SchedYield
                 | Call::SchedBlock
                 | Call::SchedPoll { .. }
                 | Call::EvtchnAllocUnbound { .. }
@@ -260,6 +264,12 @@ pub fn decode(regs: &GuestRegisters, features: u64, caller: &Domain) -> Result<C
             let len = count(a[1], CONSOLE_WRITE_MAX as u64)?;
             Ok(Call::ConsoleWrite { buf: a[0], len })
         }
+        Hypercall::Multicall => {
+            if a[1] == 0 {
+                return Err(Error::Invalid);
+            }
+            Ok(Call::Multicall { entries: a[0], count: count(a[1], multicall_consts::MAX)? })
+        }
         Hypercall::ConsoleRead => Ok(Call::ConsoleRead { buf: a[0], len: count(a[1], base_limits::CONSOLE_READ_MAX)? }),
         Hypercall::SchedShutdown => {
             let reason = ShutdownReason::from_number(a[0]).ok_or(Error::Invalid)?;
@@ -370,6 +380,39 @@ pub fn decode(regs: &GuestRegisters, features: u64, caller: &Domain) -> Result<C
         // hypervisor; it answers exactly as for an unknown number.
         _ => Err(Error::NoSuchCall),
     }
+}
+
+/// What `multicall` needs of the hypervisor: the entries in guest memory,
+/// and each call carried out as if issued on its own (deferred ones too).
+pub trait MulticallHost {
+    /// Entry `i`'s `op` and `args`.
+    fn read_entry(&mut self, i: usize) -> Result<(u64, [u64; 6]), Error>;
+    fn write_result(&mut self, i: usize, result: u64) -> Result<(), Error>;
+    fn call(&mut self, op: u64, args: [u64; 6]) -> Disposition;
+}
+
+/// Runs the `count` entries of a decoded `multicall` (SPEC 11.4).
+pub fn multicall(host: &mut dyn MulticallHost, count: usize) -> Disposition {
+    for i in 0..count {
+        let (op, args) = match host.read_entry(i) {
+            Ok(entry) => entry,
+            Err(e) => return Disposition::Return(e.to_return()),
+        };
+        let result = match Hypercall::from_number(op) {
+            // They would not return, block, or nest.
+            Some(h) if !h.allowed_in_multicall() => Error::Invalid.to_return(),
+            _ => match host.call(op, args) {
+                Disposition::Return(value) => value,
+                // A call may still end the domain.
+                end @ Disposition::End(_) => return end,
+                other => unreachable!("{other:?} from a call allowed in a multicall"),
+            },
+        };
+        if let Err(e) = host.write_result(i, result) {
+            return Disposition::Return(e.to_return());
+        }
+    }
+    Disposition::Return(count as u64)
 }
 
 /// A 32-bit argument: high bits set are `Invalid` (section 2).
@@ -1280,5 +1323,109 @@ mod tests {
         }
         assert_eq!((h.cpu.fs, h.cpu.gs, h.dom.vcpus[0].entry.inactive_gs_base), (0x1000, 0x2000, 0x3000), "refused writes change nothing");
         assert_eq!((h.dom.vcpus[0].tsc_aux, h.cpu.tsc_aux), (0xffff_ffff, 0xffff_ffff));
+    }
+
+    /// A multicall host over the test domain: entries at `entries` in its
+    /// memory, calls made as the guest would make them.
+    struct Batch<'a> {
+        t: &'a mut T,
+        entries: u64,
+    }
+
+    impl MulticallHost for Batch<'_> {
+        fn read_entry(&mut self, i: usize) -> Result<(u64, [u64; 6]), Error> {
+            let mut b = [0u8; 64];
+            self.t.dom.space(0).copy_from(&self.t.mem, self.entries + 64 * i as u64, &mut b)?;
+            Ok((le64(&b, 0), core::array::from_fn(|k| le64(&b, 8 + 8 * k))))
+        }
+        fn write_result(&mut self, i: usize, result: u64) -> Result<(), Error> {
+            self.t.dom.space(0).copy_to(&mut self.t.mem, self.entries + 64 * i as u64 + 56, &result.to_le_bytes())
+        }
+        fn call(&mut self, op: u64, args: [u64; 6]) -> Disposition {
+            self.t.call(op, args)
+        }
+    }
+
+    fn entry(op: Hypercall, args: [u64; 6]) -> Vec<u8> {
+        let mut b: Vec<u8> = core::iter::once(op.number()).chain(args).flat_map(u64::to_le_bytes).collect();
+        b.extend_from_slice(&[0xee; 8]);
+        b
+    }
+
+    fn results(t: &T, at: u64, n: usize) -> Vec<u64> {
+        (0..n).map(|i| le64(&page(t, at + 64 * i as u64 + 56, 8), 0)).collect()
+    }
+
+    #[test]
+    fn multicall_counts_are_checked_before_any_entry() {
+        let mut t = T::new();
+        assert_eq!(t.result(H::Multicall, [DATA, 0, 0, 0, 0, 0]), Err(Error::Invalid));
+        assert_eq!(t.result(H::Multicall, [DATA, 65, 0, 0, 0, 0]), Err(Error::TooBig));
+        assert_eq!(t.result(H::Multicall, [DATA, u64::MAX, 0, 0, 0, 0]), Err(Error::TooBig));
+        assert_eq!(t.call_hc(H::Multicall, [DATA, 64, 0, 0, 0, 0]), Disposition::Defer(Call::Multicall { entries: DATA, count: 64 }));
+    }
+
+    #[test]
+    fn multicall_runs_every_entry_and_writes_each_result() {
+        let mut t = T::new();
+        let mut b = Vec::new();
+        b.extend(entry(H::SetSegmentBase, [0, 0x1000, 0, 0, 0, 0]));
+        b.extend(entry(H::AbiQuery, [0x1000, 0, 0, 0, 0, 0]));
+        b.extend(entry(H::Multicall, [DATA, 1, 0, 0, 0, 0]));
+        b.extend(entry(H::Iret, [0; 6]));
+        b.extend(entry(H::SchedShutdown, [0, 0, 0, 0, 0, 0]));
+        b.extend(entry(H::CountersRead, [0; 6]));
+        b.extend(entry(H::SetSegmentBase, [1, 0x2000, 0, 0, 0, 0]));
+        let mut unknown = entry(H::AbiQuery, [0; 6]);
+        unknown[..8].copy_from_slice(&0xffu64.to_le_bytes());
+        b.extend(unknown);
+        t.write(DATA, &b);
+        assert_eq!(multicall(&mut Batch { t: &mut t, entries: DATA }, 8), Disposition::Return(8));
+        let inv = Error::Invalid.to_return();
+        let nsc = Error::NoSuchCall.to_return();
+        assert_eq!(results(&t, DATA, 8), [0, Error::BadAddress.to_return(), inv, inv, inv, nsc, 0, nsc]);
+        assert_eq!((t.cpu.fs, t.cpu.gs), (0x1000, 0x2000), "a failed entry does not stop the others");
+    }
+
+    #[test]
+    fn multicall_stops_with_bad_address_at_an_unreadable_entry() {
+        let mut t = T::new();
+        let at = END - 128;
+        let mut b = entry(H::SetSegmentBase, [0, 0x3000, 0, 0, 0, 0]);
+        b.extend(entry(H::SetSegmentBase, [1, 0x4000, 0, 0, 0, 0]));
+        t.write(at, &b);
+        assert_eq!(multicall(&mut Batch { t: &mut t, entries: at }, 3), err(Error::BadAddress));
+        assert_eq!(results(&t, at, 2), [0, 0], "earlier entries ran and have their results");
+        assert_eq!((t.cpu.fs, t.cpu.gs), (0x3000, 0x4000));
+    }
+
+    /// A host whose entries all set FS, with a limit on writable results.
+    struct Results {
+        writable: usize,
+        ran: usize,
+        end_at: Option<usize>,
+    }
+
+    impl MulticallHost for Results {
+        fn read_entry(&mut self, _: usize) -> Result<(u64, [u64; 6]), Error> {
+            Ok((H::SetSegmentBase.number(), [0; 6]))
+        }
+        fn write_result(&mut self, i: usize, _: u64) -> Result<(), Error> {
+            if i < self.writable { Ok(()) } else { Err(Error::BadAddress) }
+        }
+        fn call(&mut self, _: u64, _: [u64; 6]) -> Disposition {
+            self.ran += 1;
+            if self.end_at == Some(self.ran) { Disposition::End(Outcome::Crash(1)) } else { Disposition::Return(0) }
+        }
+    }
+
+    #[test]
+    fn multicall_stops_at_an_unwritable_result_or_the_end_of_the_domain() {
+        let mut r = Results { writable: 2, ran: 0, end_at: None };
+        assert_eq!(multicall(&mut r, 5), err(Error::BadAddress));
+        assert_eq!(r.ran, 3, "the entry whose result cannot be written ran");
+        let mut r = Results { writable: 5, ran: 0, end_at: Some(2) };
+        assert_eq!(multicall(&mut r, 5), Disposition::End(Outcome::Crash(1)));
+        assert_eq!(r.ran, 2);
     }
 }

@@ -3,6 +3,7 @@
 use hypercall_abi::call::{hypercall1, hypercall2, hypercall3, hypercall6};
 use hypercall_abi::cpu::{CallbackKind, CpuidResult, SegmentBase, TrapInfo};
 use hypercall_abi::memory::{MmuextCmd, MmuextOp};
+use hypercall_abi::multicall::MulticallEntry;
 use hypercall_abi::hypercall::{AbiInfo, ShutdownReason};
 use hypercall_abi::{Error, Hypercall};
 
@@ -74,6 +75,11 @@ pub fn msr_read(msr: u32) -> Result<u64, Error> {
 
 pub fn msr_write(msr: u32, value: u64) -> Result<u64, Error> {
     result(hypercall2(Hypercall::MsrWrite.number(), msr.into(), value))
+}
+
+/// `multicall` of `entries`; each entry's `result` says how it went.
+pub fn multicall(entries: &mut [MulticallEntry]) -> Result<u64, Error> {
+    result(hypercall2(Hypercall::Multicall.number(), entries.as_mut_ptr() as u64, entries.len() as u64))
 }
 
 /// `mmuext_op` on `ops`; returns how many took effect with the result.
