@@ -329,7 +329,8 @@ pub enum IretError {
 }
 
 /// How a vCPU's CPU state outside [`GuestRegisters`] is reached: the GS base
-/// the running mode uses lives in the CPU, and so does the address space.
+/// the running mode uses lives in the CPU, and so does the address space;
+/// and what the host CPU is, for the guest's view of CPUID and MSRs.
 /// The hypervisor implements this over MSRs and CR3, the tests over fields.
 pub trait GuestCpu {
     /// The GS base the guest runs with now.
@@ -814,10 +815,10 @@ mod tests {
         fn load_address_space(&mut self, l4: u64, mode: Mode) {
             self.space = Some((l4, mode));
         }
-        // Bounces and `iret` use none of the CPU's identity.
         fn fs_base(&self) -> u64 {
             self.fs
         }
+        // Bounces and `iret` use none of the CPU's identity.
         fn set_tsc_aux(&mut self, _: u32) {
             unreachable!("no vCPU test writes TSC_AUX")
         }
