@@ -17,8 +17,11 @@
 //! ([`with_running`]) and runs something else.
 
 use alloc::collections::BTreeMap;
+use core::mem::{offset_of, size_of};
 
 use hypercall_abi::event::Virq;
+use hypercall_abi::multicall::MulticallEntry;
+use hypercall_abi::Error;
 use hypercall_abi::vcpu::RunstateState;
 use hypercall_abi::version::AbiVersion;
 use veneer_core::addr::{is_canonical, Mfn};
@@ -27,7 +30,7 @@ use veneer_core::event_channel;
 use veneer_core::frame_allocator::FrameAllocator;
 use veneer_core::frame_table::FrameTable;
 use veneer_core::guest_memory::AddressSpace;
-use veneer_core::hypercall::{self, Disposition, Services};
+use veneer_core::hypercall::{self, Call, Disposition, MulticallHost, Services};
 use veneer_core::m2p::M2p;
 use veneer_core::machine::MachineMemory;
 use veneer_core::scheduler::{Scheduler, VcpuRef};
@@ -345,26 +348,7 @@ fn end_running(frame: &mut GuestRegisters, outcome: Outcome) {
 /// A `syscall` from the running guest kernel. Returns whether the vCPU must
 /// be resumed with every register (`iret`) rather than with `sysret`.
 pub fn on_hypercall(regs: &mut GuestRegisters) -> bool {
-    let disposition = with_running(|hv, v| {
-        let dom = hv.domains.get_mut(&v.domain).expect("the running vCPU's domain exists");
-        let mut console = |bytes: &[u8]| serial::write_bytes(bytes);
-        let mut services = Services {
-            abi: AbiVersion::CURRENT,
-            features: FEATURES,
-            mem: &mut hv.mem,
-            machine: &mut hv.machine,
-            console: &mut console,
-            console_input: &mut serial::read_available,
-            cpu: &mut MachineGuestCpu,
-        };
-        let disposition = match hypercall::handle(regs, dom, v.vcpu as usize, &mut services) {
-            Disposition::Defer(call) => events::carry_out(hv, v, call),
-            d => d,
-        };
-        // TLB work a memory call left (a new base pointer is loaded already).
-        hv.carry_out_flush(v);
-        disposition
-    });
+    let disposition = with_running(|hv, v| one_call(hv, v, regs));
     let Some(disposition) = disposition else {
         run_something(regs);
         return true;
@@ -389,6 +373,76 @@ pub fn on_hypercall(regs: &mut GuestRegisters) -> bool {
         Disposition::Defer(call) => unreachable!("{call:?} was carried out"),
     };
     finish(regs) || full
+}
+
+/// Carries out the call in `regs` for `v`, the vCPU running here.
+fn one_call(hv: &mut Hypervisor, v: VcpuRef, regs: &mut GuestRegisters) -> Disposition {
+    let dom = hv.domains.get_mut(&v.domain).expect("the running vCPU's domain exists");
+    let mut console = |bytes: &[u8]| serial::write_bytes(bytes);
+    let mut services = Services {
+        abi: AbiVersion::CURRENT,
+        features: FEATURES,
+        mem: &mut hv.mem,
+        machine: &mut hv.machine,
+        console: &mut console,
+        console_input: &mut serial::read_available,
+        cpu: &mut MachineGuestCpu,
+    };
+    match hypercall::handle(regs, dom, v.vcpu as usize, &mut services) {
+        Disposition::Defer(Call::Multicall { entries, count }) => {
+            // Each entry flushes what it leaves, as a call of its own would.
+            hypercall::multicall(&mut Batch { hv, v, entries, regs: *regs }, count)
+        }
+        Disposition::Defer(call) => {
+            let d = events::carry_out(hv, v, call);
+            // TLB work a memory call left (a new base pointer is loaded already).
+            hv.carry_out_flush(v);
+            d
+        }
+        d => {
+            hv.carry_out_flush(v);
+            d
+        }
+    }
+}
+
+/// A `multicall` of `v`, the vCPU running here: `entries` in its kernel
+/// address space, each made from a copy of the caller's registers.
+struct Batch<'a> {
+    hv: &'a mut Hypervisor,
+    v: VcpuRef,
+    entries: u64,
+    regs: GuestRegisters,
+}
+
+impl Batch<'_> {
+    /// Where field `offset` of entry `i` is; an address that wraps is bad.
+    fn at(&self, i: usize, offset: usize) -> Result<u64, Error> {
+        let from = (i * size_of::<MulticallEntry>() + offset) as u64;
+        self.entries.checked_add(from).ok_or(Error::BadAddress)
+    }
+}
+
+impl MulticallHost for Batch<'_> {
+    fn read_entry(&mut self, i: usize) -> Result<(u64, [u64; 6]), Error> {
+        let mut b = [0u8; size_of::<MulticallEntry>()];
+        let at = self.at(i, 0)?;
+        self.hv.vcpu(self.v).expect("running").kernel_space().copy_from(&self.hv.mem, at, &mut b)?;
+        let word = |k: usize| u64::from_le_bytes(b[k..k + 8].try_into().expect("8 bytes"));
+        let args = offset_of!(MulticallEntry, args);
+        Ok((word(offset_of!(MulticallEntry, op)), core::array::from_fn(|k| word(args + 8 * k))))
+    }
+    fn write_result(&mut self, i: usize, result: u64) -> Result<(), Error> {
+        let at = self.at(i, offset_of!(MulticallEntry, result))?;
+        let space = self.hv.vcpu(self.v).expect("running").kernel_space();
+        space.copy_to(&mut self.hv.mem, at, &result.to_le_bytes())
+    }
+    fn call(&mut self, op: u64, args: [u64; 6]) -> Disposition {
+        let mut r = self.regs;
+        let g = &mut r.gprs;
+        (g.rax, g.rdi, g.rsi, g.rdx, g.r10, g.r8, g.r9) = (op, args[0], args[1], args[2], args[3], args[4], args[5]);
+        one_call(self.hv, self.v, &mut r)
+    }
 }
 
 /// An interrupt while a guest ran (the APIC timer): fires what is due and

@@ -19,7 +19,7 @@ use x86_64::VirtAddr;
 
 use crate::arch::x86_64::entry::{self, resume_guest, this_cpu};
 use crate::arch::x86_64::qemu_exit::{exit, RunStatus};
-use crate::arch::x86_64::{apic, fpu, paging, serial, smp};
+use crate::arch::x86_64::{apic, cpu, fpu, paging, serial, smp};
 use crate::hypervisor::{with_hv, Hypervisor};
 
 /// What one physical CPU runs.
@@ -98,6 +98,9 @@ impl Hypervisor {
         entry::load_data_selectors(vcpu.selectors);
         FsBase::write(VirtAddr::new_truncate(vcpu.fs_base));
         KernelGsBase::write(VirtAddr::new_truncate(vcpu.active_gs_base));
+        if features.tsc_aux {
+            cpu::write_tsc_aux(vcpu.tsc_aux);
+        }
         // Both PCIDs afresh: nothing another vCPU left in this TLB, and no
         // flush owed to this one from before, survives.
         paging::activate_guest_fresh(vcpu.entry.kernel_l4, vcpu.entry.user_l4, vcpu.mode() == veneer_core::vcpu::Mode::User, pcid);

@@ -10,13 +10,14 @@
 use core::mem::{offset_of, size_of};
 
 use crate::guest_memory::Access;
-use hypercall_abi::cpu::{callback_flags, trap_flags, CallbackKind, SegmentBase, TrapInfo};
+use hypercall_abi::cpu::{callback_flags, msr, trap_flags, CallbackKind, CpuidResult, SegmentBase, TrapInfo};
 use hypercall_abi::error::encode;
 use hypercall_abi::event::event_consts;
 use hypercall_abi::grant::grant_consts;
 use hypercall_abi::hypercall::{base_limits, AbiInfo, Privilege, ShutdownReason, CONSOLE_WRITE_MAX};
 use hypercall_abi::memory::memory_consts::{MMUEXT_OP_MAX, MMU_UPDATE_MAX};
 use hypercall_abi::memory::uvmf;
+use hypercall_abi::multicall::multicall_consts;
 use hypercall_abi::vcpu::RunstateInfo;
 use hypercall_abi::version::AbiVersion;
 use hypercall_abi::{Error, Hypercall};
@@ -28,7 +29,8 @@ use crate::grant_table;
 use crate::machine::MachineMemory;
 use crate::mmu::{self, all_vcpus, check_vcpu_mask, VaFlush};
 use crate::phys::PhysMemory;
-use crate::vcpu::{Callback, GuestCpu, GuestRegisters, Mode, TrapEntry, Vcpu, TRAP_VECTORS, USER_DS};
+use crate::cpuid;
+use crate::vcpu::{Callback, GuestCpu, GuestRegisters, HostMsr, Mode, TrapEntry, Vcpu, TRAP_VECTORS, USER_DS};
 
 /// Room a `stack_switch` stack must have below it, all inside the guest's
 /// range: a `TrapFrame` and the failsafe callback's four selectors, rounded
@@ -39,6 +41,8 @@ pub const KERNEL_STACK_ROOM: u64 = 128;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Call {
     AbiQuery { info: u64 },
+    /// `count` is `1 ..= MULTICALL_MAX`.
+    Multicall { entries: u64, count: usize },
     ConsoleWrite { buf: u64, len: usize },
     ConsoleRead { buf: u64, len: usize },
     Shutdown(Outcome),
@@ -47,6 +51,9 @@ pub enum Call {
     SetCallback { kind: CallbackKind, callback: Callback },
     Iret,
     SetSegmentBase { which: SegmentBase, value: u64 },
+    CpuidQuery { leaf: u64, subleaf: u64, out: u64 },
+    MsrRead { msr: Msr, out: u64 },
+    MsrWrite { msr: Msr, value: u64 },
     SchedYield,
     SchedBlock,
     /// `ports` points at `nr` u32 ports (`1 ..= EVTCHN_POLL_MAX`).
@@ -88,13 +95,50 @@ pub enum Call {
     DeviceSetState { handle: u64, state: u64 },
 }
 
+/// The MSRs `msr_read` and `msr_write` know (SPEC 13.11).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Msr {
+    ApicBase,
+    MiscEnable,
+    Pat,
+    Efer,
+    FsBase,
+    GsBase,
+    KernelGsBase,
+    TscAux,
+}
+
+impl Msr {
+    /// The MSR numbered `n`; any other (C4), a number wider than 32 bits
+    /// among them, is `NotFound`.
+    fn from_number(n: u64) -> Result<Msr, Error> {
+        Ok(match u32::try_from(n).map_err(|_| Error::NotFound)? {
+            msr::APIC_BASE => Msr::ApicBase,
+            msr::MISC_ENABLE => Msr::MiscEnable,
+            msr::PAT => Msr::Pat,
+            msr::EFER => Msr::Efer,
+            msr::FS_BASE => Msr::FsBase,
+            msr::GS_BASE => Msr::GsBase,
+            msr::KERNEL_GS_BASE => Msr::KernelGsBase,
+            msr::TSC_AUX => Msr::TscAux,
+            _ => return Err(Error::NotFound),
+        })
+    }
+}
+
+/// IA32_MISC_ENABLE bits a guest sees: fast strings, enhanced SpeedStep.
+const MISC_ENABLE_SHOWN: u64 = 1 << 0 | 1 << 16;
+/// EFER bits a guest sees: SCE, LME, LMA, NXE.
+const EFER_SHOWN: u64 = 1 << 0 | 1 << 8 | 1 << 10 | 1 << 11;
+
 impl Call {
     /// Calls about the domain and the scheduler, which the hypervisor
     /// carries out itself (they touch other vCPUs and domains).
     pub fn is_deferred(&self) -> bool {
         matches!(
             self,
-            Call::SchedYield
+            Call::Multicall { .. }
+                | Call::SchedYield
                 | Call::SchedBlock
                 | Call::SchedPoll { .. }
                 | Call::EvtchnAllocUnbound { .. }
@@ -220,6 +264,12 @@ pub fn decode(regs: &GuestRegisters, features: u64, caller: &Domain) -> Result<C
             let len = count(a[1], CONSOLE_WRITE_MAX as u64)?;
             Ok(Call::ConsoleWrite { buf: a[0], len })
         }
+        Hypercall::Multicall => {
+            if a[1] == 0 {
+                return Err(Error::Invalid);
+            }
+            Ok(Call::Multicall { entries: a[0], count: count(a[1], multicall_consts::MAX)? })
+        }
         Hypercall::ConsoleRead => Ok(Call::ConsoleRead { buf: a[0], len: count(a[1], base_limits::CONSOLE_READ_MAX)? }),
         Hypercall::SchedShutdown => {
             let reason = ShutdownReason::from_number(a[0]).ok_or(Error::Invalid)?;
@@ -261,6 +311,9 @@ pub fn decode(regs: &GuestRegisters, features: u64, caller: &Domain) -> Result<C
             }
             Ok(Call::SetSegmentBase { which, value: a[1] })
         }
+        Hypercall::CpuidQuery => Ok(Call::CpuidQuery { leaf: a[0], subleaf: a[1], out: a[2] }),
+        Hypercall::MsrRead => Ok(Call::MsrRead { msr: Msr::from_number(a[0])?, out: a[1] }),
+        Hypercall::MsrWrite => Ok(Call::MsrWrite { msr: Msr::from_number(a[0])?, value: a[1] }),
         Hypercall::SchedYield => Ok(Call::SchedYield),
         Hypercall::SchedBlock => Ok(Call::SchedBlock),
         Hypercall::SchedPoll => {
@@ -327,6 +380,39 @@ pub fn decode(regs: &GuestRegisters, features: u64, caller: &Domain) -> Result<C
         // hypervisor; it answers exactly as for an unknown number.
         _ => Err(Error::NoSuchCall),
     }
+}
+
+/// What `multicall` needs of the hypervisor: the entries in guest memory,
+/// and each call carried out as if issued on its own (deferred ones too).
+pub trait MulticallHost {
+    /// Entry `i`'s `op` and `args`.
+    fn read_entry(&mut self, i: usize) -> Result<(u64, [u64; 6]), Error>;
+    fn write_result(&mut self, i: usize, result: u64) -> Result<(), Error>;
+    fn call(&mut self, op: u64, args: [u64; 6]) -> Disposition;
+}
+
+/// Runs the `count` entries of a decoded `multicall` (SPEC 11.4).
+pub fn multicall(host: &mut dyn MulticallHost, count: usize) -> Disposition {
+    for i in 0..count {
+        let (op, args) = match host.read_entry(i) {
+            Ok(entry) => entry,
+            Err(e) => return Disposition::Return(e.to_return()),
+        };
+        let result = match Hypercall::from_number(op) {
+            // They would not return, block, or nest.
+            Some(h) if !h.allowed_in_multicall() => Error::Invalid.to_return(),
+            _ => match host.call(op, args) {
+                Disposition::Return(value) => value,
+                // A call may still end the domain.
+                end @ Disposition::End(_) => return end,
+                other => unreachable!("{other:?} from a call allowed in a multicall"),
+            },
+        };
+        if let Err(e) = host.write_result(i, result) {
+            return Disposition::Return(e.to_return());
+        }
+    }
+    Disposition::Return(count as u64)
 }
 
 /// A 32-bit argument: high bits set are `Invalid` (section 2).
@@ -446,6 +532,57 @@ pub fn handle<M: PhysMemory>(regs: &mut GuestRegisters, dom: &mut Domain, vcpu: 
                 SegmentBase::GsUserSelector => v.entry.inactive_gs_base = 0,
             }
             Ok(0)
+        }
+        Call::CpuidQuery { leaf, subleaf, out } => {
+            let r = cpuid::view(&*hv.cpu, hv.abi, dom.vcpus[vcpu].id, leaf, subleaf);
+            let mut bytes = [0u8; size_of::<CpuidResult>()];
+            for (at, reg) in [offset_of!(CpuidResult, eax), offset_of!(CpuidResult, ebx), offset_of!(CpuidResult, ecx), offset_of!(CpuidResult, edx)].into_iter().zip(r) {
+                bytes[at..at + 4].copy_from_slice(&reg.to_le_bytes());
+            }
+            space.copy_to(mem, out, &bytes).map(|()| 0)
+        }
+        Call::MsrRead { msr, out } => {
+            let v = &dom.vcpus[vcpu];
+            let value = match msr {
+                Msr::ApicBase => 0,
+                Msr::MiscEnable => hv.cpu.host_msr(HostMsr::MiscEnable) & MISC_ENABLE_SHOWN,
+                Msr::Pat => hv.cpu.host_msr(HostMsr::Pat),
+                Msr::Efer => hv.cpu.host_msr(HostMsr::Efer) & EFER_SHOWN,
+                Msr::FsBase => hv.cpu.fs_base(),
+                // Hypercalls come from kernel mode: the active GS base is
+                // the kernel's, the inactive one the user's.
+                Msr::GsBase => hv.cpu.active_gs_base(),
+                Msr::KernelGsBase => v.entry.inactive_gs_base,
+                Msr::TscAux => u64::from(v.tsc_aux),
+            };
+            space.copy_to(mem, out, &value.to_le_bytes()).map(|()| 0)
+        }
+        Call::MsrWrite { msr, value } => {
+            let v = &mut dom.vcpus[vcpu];
+            let base_ok = is_canonical(value);
+            match msr {
+                Msr::MiscEnable | Msr::Efer => Ok(0),
+                Msr::Pat if value == hv.cpu.host_msr(HostMsr::Pat) => Ok(0),
+                Msr::ApicBase | Msr::Pat => Err(Error::Invalid),
+                Msr::FsBase | Msr::GsBase | Msr::KernelGsBase if !base_ok => Err(Error::Invalid),
+                Msr::FsBase => {
+                    hv.cpu.set_fs_base(value);
+                    Ok(0)
+                }
+                Msr::GsBase => {
+                    hv.cpu.set_active_gs_base(value);
+                    Ok(0)
+                }
+                Msr::KernelGsBase => {
+                    v.entry.inactive_gs_base = value;
+                    Ok(0)
+                }
+                Msr::TscAux => u32::try_from(value).map_err(|_| Error::Invalid).map(|aux| {
+                    v.tsc_aux = aux;
+                    hv.cpu.set_tsc_aux(aux);
+                    0
+                }),
+            }
         }
         Call::MmuUpdate { reqs, count, done } => mmu::mmu_update(dom, vcpu, machine, mem, reqs, count, done),
         Call::UpdateVaMapping { va, value, flush } => mmu::update_va_mapping(dom, vcpu, machine, mem, va, value, flush),
@@ -1092,5 +1229,203 @@ mod tests {
         assert_eq!(h.call_hc(Hypercall::GrantSetTable, [DATA, 1, 0, 0, 0, 0]), Disposition::Return(0));
         assert_eq!(h.dom.grants.frames(), &[frame]);
         assert_eq!(h.machine.frames.info(frame).unwrap().ty, PageType::GrantTable);
+    }
+
+    #[test]
+    fn cpuid_query_writes_the_filtered_view() {
+        let mut h = Harness::new();
+        h.write(DATA, &[0xee; 24]);
+        assert_eq!(h.result(H::CpuidQuery, [1, 0, DATA + 4, 0, 0, 0]), Ok(0));
+        let b = page(&h, DATA, 24);
+        let reg = |i: usize| u32::from_le_bytes(b[4 + 4 * i..8 + 4 * i].try_into().unwrap());
+        assert_eq!([reg(0), reg(1), reg(2), reg(3)], cpuid::view(&h.cpu, AbiVersion { major: 1, minor: 0 }, 0, 1, 0));
+        assert_eq!(reg(2) & (1 << 5 | 1 << 21), 0, "VMX and x2APIC hidden");
+        assert_eq!((&b[..4], &b[20..]), (&[0xee; 4][..], &[0xee; 4][..]), "exactly 16 bytes written");
+        // Leaf and subleaf are not checked: an unknown one reads as zero.
+        assert_eq!(h.result(H::CpuidQuery, [u64::MAX, u64::MAX, DATA, 0, 0, 0]), Ok(0));
+        assert_eq!(page(&h, DATA, 16), [0; 16]);
+    }
+
+    #[test]
+    fn cpuid_query_refuses_bad_pointers() {
+        let mut h = Harness::new();
+        for bad in [0, TEXT, END - 8, END, 0xffff_8000_0000_0000, 0x8000_0000_0000, u64::MAX - 7] {
+            assert_eq!(h.result(H::CpuidQuery, [0, 0, bad, 0, 0, 0]), Err(Error::BadAddress), "pointer {bad:#x}");
+        }
+    }
+
+    fn msr_read(h: &mut Harness, msr: u64) -> Result<u64, Error> {
+        h.write(DATA, &[0xee; 8]);
+        h.result(H::MsrRead, [msr, DATA, 0, 0, 0, 0]).map(|r| {
+            assert_eq!(r, 0);
+            le64(&page(h, DATA, 8), 0)
+        })
+    }
+
+    #[test]
+    fn msr_read_shows_the_listed_msrs_only() {
+        use crate::test_support::FakeCpu;
+        let mut h = Harness::new();
+        h.cpu.fs = 0x1000;
+        h.cpu.gs = 0x2000;
+        h.dom.vcpus[0].entry.inactive_gs_base = 0x3000;
+        h.dom.vcpus[0].tsc_aux = 7;
+        for (nr, want) in [
+            (msr::APIC_BASE, 0),
+            (msr::MISC_ENABLE, FakeCpu::MISC_ENABLE & (1 | 1 << 16)),
+            (msr::PAT, FakeCpu::PAT),
+            (msr::EFER, FakeCpu::EFER & 0xd01),
+            (msr::FS_BASE, 0x1000),
+            (msr::GS_BASE, 0x2000),
+            (msr::KERNEL_GS_BASE, 0x3000),
+            (msr::TSC_AUX, 7),
+        ] {
+            assert_eq!(msr_read(&mut h, nr.into()), Ok(want), "msr {nr:#x}");
+        }
+        assert_ne!(FakeCpu::MISC_ENABLE & !(1 | 1 << 16), 0, "the fake has bits to hide");
+        // LSTAR, STAR, SYSENTER_CS/ESP/EIP, the x2APIC, SPEC_CTRL, a number
+        // that wraps to FS_BASE in 32 bits.
+        for nr in [0xc000_0082, 0xc000_0081, 0x174, 0x175, 0x176, 0x802, 0x48, 0x1_c000_0100, u64::MAX] {
+            assert_eq!(h.result(H::MsrRead, [nr, DATA, 0, 0, 0, 0]), Err(Error::NotFound), "msr {nr:#x}");
+        }
+        assert_eq!(h.result(H::MsrRead, [msr::EFER.into(), TEXT, 0, 0, 0, 0]), Err(Error::BadAddress));
+        assert_eq!(h.result(H::MsrRead, [msr::EFER.into(), END, 0, 0, 0, 0]), Err(Error::BadAddress));
+    }
+
+    #[test]
+    fn msr_write_takes_effect_ignores_or_refuses_per_msr() {
+        use crate::test_support::FakeCpu;
+        let mut h = Harness::new();
+        let w = |h: &mut Harness, nr: u32, value: u64| h.result(H::MsrWrite, [nr.into(), value, 0, 0, 0, 0]);
+        assert_eq!(w(&mut h, msr::FS_BASE, 0x1000), Ok(0));
+        assert_eq!(w(&mut h, msr::GS_BASE, 0x2000), Ok(0));
+        assert_eq!(w(&mut h, msr::KERNEL_GS_BASE, 0x3000), Ok(0));
+        assert_eq!(w(&mut h, msr::TSC_AUX, 0xffff_ffff), Ok(0));
+        assert_eq!((h.cpu.fs, h.cpu.gs, h.dom.vcpus[0].entry.inactive_gs_base), (0x1000, 0x2000, 0x3000));
+        assert_eq!((h.dom.vcpus[0].tsc_aux, h.cpu.tsc_aux), (0xffff_ffff, 0xffff_ffff), "kept and loaded");
+        assert_eq!(w(&mut h, msr::PAT, FakeCpu::PAT), Ok(0));
+        assert_eq!(w(&mut h, msr::EFER, 0), Ok(0), "ignored");
+        assert_eq!(w(&mut h, msr::MISC_ENABLE, 0), Ok(0), "ignored");
+        for (nr, value) in [
+            (msr::APIC_BASE, 0),
+            (msr::APIC_BASE, 0xfee0_0900),
+            (msr::PAT, 0),
+            (msr::PAT, FakeCpu::PAT ^ 1),
+            (msr::FS_BASE, 0x8000_0000_0000),
+            (msr::GS_BASE, 1 << 63),
+            (msr::KERNEL_GS_BASE, 0xfff0_0000_0000_0000),
+            (msr::TSC_AUX, 1 << 32),
+        ] {
+            assert_eq!(w(&mut h, nr, value), Err(Error::Invalid), "msr {nr:#x} = {value:#x}");
+        }
+        for nr in [0xc000_0082u64, 0x174, 0x1b | 1 << 32, 0x277 | 1 << 40] {
+            assert_eq!(h.result(H::MsrWrite, [nr, 0, 0, 0, 0, 0]), Err(Error::NotFound), "msr {nr:#x}");
+        }
+        assert_eq!((h.cpu.fs, h.cpu.gs, h.dom.vcpus[0].entry.inactive_gs_base), (0x1000, 0x2000, 0x3000), "refused writes change nothing");
+        assert_eq!((h.dom.vcpus[0].tsc_aux, h.cpu.tsc_aux), (0xffff_ffff, 0xffff_ffff));
+    }
+
+    /// A multicall host over the test domain: entries at `entries` in its
+    /// memory, calls made as the guest would make them.
+    struct Batch<'a> {
+        t: &'a mut T,
+        entries: u64,
+    }
+
+    impl MulticallHost for Batch<'_> {
+        fn read_entry(&mut self, i: usize) -> Result<(u64, [u64; 6]), Error> {
+            let mut b = [0u8; 64];
+            self.t.dom.space(0).copy_from(&self.t.mem, self.entries + 64 * i as u64, &mut b)?;
+            Ok((le64(&b, 0), core::array::from_fn(|k| le64(&b, 8 + 8 * k))))
+        }
+        fn write_result(&mut self, i: usize, result: u64) -> Result<(), Error> {
+            self.t.dom.space(0).copy_to(&mut self.t.mem, self.entries + 64 * i as u64 + 56, &result.to_le_bytes())
+        }
+        fn call(&mut self, op: u64, args: [u64; 6]) -> Disposition {
+            self.t.call(op, args)
+        }
+    }
+
+    fn entry(op: Hypercall, args: [u64; 6]) -> Vec<u8> {
+        let mut b: Vec<u8> = core::iter::once(op.number()).chain(args).flat_map(u64::to_le_bytes).collect();
+        b.extend_from_slice(&[0xee; 8]);
+        b
+    }
+
+    fn results(t: &T, at: u64, n: usize) -> Vec<u64> {
+        (0..n).map(|i| le64(&page(t, at + 64 * i as u64 + 56, 8), 0)).collect()
+    }
+
+    #[test]
+    fn multicall_counts_are_checked_before_any_entry() {
+        let mut t = T::new();
+        assert_eq!(t.result(H::Multicall, [DATA, 0, 0, 0, 0, 0]), Err(Error::Invalid));
+        assert_eq!(t.result(H::Multicall, [DATA, 65, 0, 0, 0, 0]), Err(Error::TooBig));
+        assert_eq!(t.result(H::Multicall, [DATA, u64::MAX, 0, 0, 0, 0]), Err(Error::TooBig));
+        assert_eq!(t.call_hc(H::Multicall, [DATA, 64, 0, 0, 0, 0]), Disposition::Defer(Call::Multicall { entries: DATA, count: 64 }));
+    }
+
+    #[test]
+    fn multicall_runs_every_entry_and_writes_each_result() {
+        let mut t = T::new();
+        let mut b = Vec::new();
+        b.extend(entry(H::SetSegmentBase, [0, 0x1000, 0, 0, 0, 0]));
+        b.extend(entry(H::AbiQuery, [0x1000, 0, 0, 0, 0, 0]));
+        b.extend(entry(H::Multicall, [DATA, 1, 0, 0, 0, 0]));
+        b.extend(entry(H::Iret, [0; 6]));
+        b.extend(entry(H::SchedShutdown, [0, 0, 0, 0, 0, 0]));
+        b.extend(entry(H::CountersRead, [0; 6]));
+        b.extend(entry(H::SetSegmentBase, [1, 0x2000, 0, 0, 0, 0]));
+        let mut unknown = entry(H::AbiQuery, [0; 6]);
+        unknown[..8].copy_from_slice(&0xffu64.to_le_bytes());
+        b.extend(unknown);
+        t.write(DATA, &b);
+        assert_eq!(multicall(&mut Batch { t: &mut t, entries: DATA }, 8), Disposition::Return(8));
+        let inv = Error::Invalid.to_return();
+        let nsc = Error::NoSuchCall.to_return();
+        assert_eq!(results(&t, DATA, 8), [0, Error::BadAddress.to_return(), inv, inv, inv, nsc, 0, nsc]);
+        assert_eq!((t.cpu.fs, t.cpu.gs), (0x1000, 0x2000), "a failed entry does not stop the others");
+    }
+
+    #[test]
+    fn multicall_stops_with_bad_address_at_an_unreadable_entry() {
+        let mut t = T::new();
+        let at = END - 128;
+        let mut b = entry(H::SetSegmentBase, [0, 0x3000, 0, 0, 0, 0]);
+        b.extend(entry(H::SetSegmentBase, [1, 0x4000, 0, 0, 0, 0]));
+        t.write(at, &b);
+        assert_eq!(multicall(&mut Batch { t: &mut t, entries: at }, 3), err(Error::BadAddress));
+        assert_eq!(results(&t, at, 2), [0, 0], "earlier entries ran and have their results");
+        assert_eq!((t.cpu.fs, t.cpu.gs), (0x3000, 0x4000));
+    }
+
+    /// A host whose entries all set FS, with a limit on writable results.
+    struct Results {
+        writable: usize,
+        ran: usize,
+        end_at: Option<usize>,
+    }
+
+    impl MulticallHost for Results {
+        fn read_entry(&mut self, _: usize) -> Result<(u64, [u64; 6]), Error> {
+            Ok((H::SetSegmentBase.number(), [0; 6]))
+        }
+        fn write_result(&mut self, i: usize, _: u64) -> Result<(), Error> {
+            if i < self.writable { Ok(()) } else { Err(Error::BadAddress) }
+        }
+        fn call(&mut self, _: u64, _: [u64; 6]) -> Disposition {
+            self.ran += 1;
+            if self.end_at == Some(self.ran) { Disposition::End(Outcome::Crash(1)) } else { Disposition::Return(0) }
+        }
+    }
+
+    #[test]
+    fn multicall_stops_at_an_unwritable_result_or_the_end_of_the_domain() {
+        let mut r = Results { writable: 2, ran: 0, end_at: None };
+        assert_eq!(multicall(&mut r, 5), err(Error::BadAddress));
+        assert_eq!(r.ran, 3, "the entry whose result cannot be written ran");
+        let mut r = Results { writable: 5, ran: 0, end_at: Some(2) };
+        assert_eq!(multicall(&mut r, 5), Disposition::End(Outcome::Crash(1)));
+        assert_eq!(r.ran, 2);
     }
 }

@@ -16,6 +16,7 @@ pub mod addr;
 pub mod bundle;
 pub mod config;
 pub mod console;
+pub mod cpuid;
 pub mod device;
 pub mod domain;
 pub mod domain_builder;

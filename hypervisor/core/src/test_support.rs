@@ -146,12 +146,27 @@ pub fn machine(total: u64, first: u64) -> (crate::machine::MachineMemory, VecMem
 /// tests of the calls. Its bootstrap region: image (text at `TEXT`, data
 /// at `DATA`), start info, p2m, page tables L4 L3 L2 L1, stack; nothing is
 /// mapped from `END` on, and the first L1 covers `TEXT .. TEXT + 2 MiB`.
-/// A CPU for hypercall tests: records what the hypervisor would load.
-#[derive(Default)]
+/// A CPU for hypercall tests: records what the hypervisor would load, and
+/// is a host with every feature the guest view hides.
 pub struct FakeCpu {
     pub fs: u64,
     pub gs: u64,
     pub loads: Vec<(u64, crate::vcpu::Mode)>,
+    pub tsc_aux: u32,
+    pub xcr0: u64,
+}
+
+impl Default for FakeCpu {
+    fn default() -> FakeCpu {
+        // x87, SSE, AVX of a host that also has AVX-512 and PKRU.
+        FakeCpu { fs: 0, gs: 0, loads: Vec::new(), tsc_aux: 0, xcr0: 0b111 }
+    }
+}
+
+impl FakeCpu {
+    pub const PAT: u64 = 0x0007_0406_0007_0406;
+    pub const EFER: u64 = 0xd01;
+    pub const MISC_ENABLE: u64 = 0x0085_0089;
 }
 
 impl crate::vcpu::GuestCpu for FakeCpu {
@@ -166,6 +181,45 @@ impl crate::vcpu::GuestCpu for FakeCpu {
     }
     fn load_address_space(&mut self, l4: u64, mode: crate::vcpu::Mode) {
         self.loads.push((l4, mode));
+    }
+    fn fs_base(&self) -> u64 {
+        self.fs
+    }
+    fn set_tsc_aux(&mut self, value: u32) {
+        self.tsc_aux = value;
+    }
+    fn host_cpuid(&self, leaf: u32, subleaf: u32) -> [u32; 4] {
+        match (leaf, subleaf) {
+            (0, _) => [0x1f, 0x756e_6547, 0x6c65_746e, 0x4965_6e69],
+            // Initial APIC id 7; every feature bit set.
+            (1, _) => [0x806f8, 0x0710_0800, u32::MAX, u32::MAX],
+            (7, 0) => [2, u32::MAX, u32::MAX, u32::MAX],
+            (7, 1) => [0x1234, 0, 0, 0],
+            (5 | 0xa, _) => [0x40, 0x40, 3, 0x0703_0000],
+            (0xb, _) => [1, 1, 0x100, 7],
+            // The host supports x87 SSE AVX, AVX-512 (5-7) and PKRU (9);
+            // 0x340 is the size for the XCR0 in force, 0xa88 for them all.
+            (0xd, 0) => [0x2e7, 0x340, 0xa88, 0],
+            (0xd, 1) => [0xf, 0xa90, 0x1800, 0],
+            (0xd, 2) => [0x100, 0x240, 0, 0],
+            (0xd, 5) => [0x40, 0x340, 0, 0],
+            (0xd, 9) => [8, 0xa80, 0, 0],
+            (0x8000_0000, _) => [0x8000_0008, 0, 0, 0],
+            (0x8000_0001, _) => [0, 0, u32::MAX, u32::MAX],
+            (0x8000_0008, _) => [0x3030, 0, 0, 0],
+            // What a leaf past the top would give on real hardware: noise.
+            _ => [0xdead; 4],
+        }
+    }
+    fn guest_xcr0(&self) -> u64 {
+        self.xcr0
+    }
+    fn host_msr(&self, msr: crate::vcpu::HostMsr) -> u64 {
+        match msr {
+            crate::vcpu::HostMsr::MiscEnable => Self::MISC_ENABLE,
+            crate::vcpu::HostMsr::Pat => Self::PAT,
+            crate::vcpu::HostMsr::Efer => Self::EFER,
+        }
     }
 }
 

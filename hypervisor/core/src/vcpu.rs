@@ -228,6 +228,8 @@ pub struct Vcpu {
     /// FS base and the running mode's GS base while off the CPU.
     pub fs_base: u64,
     pub active_gs_base: u64,
+    /// IA32_TSC_AUX (`msr_write`), loaded whenever the vCPU is.
+    pub tsc_aux: u32,
     /// The data segment selectors (DS, ES, FS, GS) while off the CPU: the
     /// hypervisor never loads them, so guest code finds what it left.
     pub selectors: [u16; 4],
@@ -327,7 +329,8 @@ pub enum IretError {
 }
 
 /// How a vCPU's CPU state outside [`GuestRegisters`] is reached: the GS base
-/// the running mode uses lives in the CPU, and so does the address space.
+/// the running mode uses lives in the CPU, and so does the address space;
+/// and what the host CPU is, for the guest's view of CPUID and MSRs.
 /// The hypervisor implements this over MSRs and CR3, the tests over fields.
 pub trait GuestCpu {
     /// The GS base the guest runs with now.
@@ -336,6 +339,23 @@ pub trait GuestCpu {
     fn set_fs_base(&mut self, value: u64);
     /// Switches to the address space `l4` (a physical address) of `mode`.
     fn load_address_space(&mut self, l4: u64, mode: Mode);
+    fn fs_base(&self) -> u64;
+    /// Loads the running vCPU's TSC_AUX (what `rdtscp` and `rdpid` return).
+    fn set_tsc_aux(&mut self, value: u32);
+    /// The host's CPUID leaf `leaf`, subleaf `subleaf`: EAX, EBX, ECX, EDX.
+    fn host_cpuid(&self, leaf: u32, subleaf: u32) -> [u32; 4];
+    /// The XCR0 guests run with (fixed by the hypervisor); 0 without XSAVE.
+    fn guest_xcr0(&self) -> u64;
+    /// The value of a hypervisor-owned MSR that `msr_read` shows.
+    fn host_msr(&self, msr: HostMsr) -> u64;
+}
+
+/// The hypervisor-owned MSRs whose values a guest may read (SPEC 13.11).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HostMsr {
+    MiscEnable,
+    Pat,
+    Efer,
 }
 
 /// Whether `sel` names one of the hypervisor's flat DPL-3 segments when its
@@ -370,6 +390,7 @@ impl Vcpu {
             fpu: FpuArea::default(),
             fs_base: 0,
             active_gs_base: 0,
+            tsc_aux: 0,
             selectors: [0; 4],
             timer_deadline: 0,
             poll: None,
@@ -793,6 +814,22 @@ mod tests {
         }
         fn load_address_space(&mut self, l4: u64, mode: Mode) {
             self.space = Some((l4, mode));
+        }
+        fn fs_base(&self) -> u64 {
+            self.fs
+        }
+        // Bounces and `iret` use none of the CPU's identity.
+        fn set_tsc_aux(&mut self, _: u32) {
+            unreachable!("no vCPU test writes TSC_AUX")
+        }
+        fn host_cpuid(&self, _: u32, _: u32) -> [u32; 4] {
+            unreachable!("no vCPU test reads CPUID")
+        }
+        fn guest_xcr0(&self) -> u64 {
+            unreachable!("no vCPU test reads XCR0")
+        }
+        fn host_msr(&self, _: HostMsr) -> u64 {
+            unreachable!("no vCPU test reads MSRs")
         }
     }
 

@@ -1,8 +1,9 @@
 //! Typed hypercalls.
 
 use hypercall_abi::call::{hypercall1, hypercall2, hypercall3, hypercall6};
-use hypercall_abi::cpu::{CallbackKind, SegmentBase, TrapInfo};
+use hypercall_abi::cpu::{CallbackKind, CpuidResult, SegmentBase, TrapInfo};
 use hypercall_abi::memory::{MmuextCmd, MmuextOp};
+use hypercall_abi::multicall::MulticallEntry;
 use hypercall_abi::hypercall::{AbiInfo, ShutdownReason};
 use hypercall_abi::{Error, Hypercall};
 
@@ -57,6 +58,28 @@ pub fn set_callback(kind: CallbackKind, address: u64, flags: u64) -> Result<u64,
 
 pub fn set_segment_base(which: SegmentBase, value: u64) -> Result<u64, Error> {
     result(hypercall2(Hypercall::SetSegmentBase.number(), which as u64, value))
+}
+
+/// The domain's view of CPUID `leaf`, `subleaf`.
+pub fn cpuid_query(leaf: u32, subleaf: u32) -> Result<CpuidResult, Error> {
+    let mut r = CpuidResult::default();
+    result(hypercall3(Hypercall::CpuidQuery.number(), leaf.into(), subleaf.into(), &mut r as *mut CpuidResult as u64))?;
+    Ok(r)
+}
+
+pub fn msr_read(msr: u32) -> Result<u64, Error> {
+    let mut value = 0u64;
+    result(hypercall2(Hypercall::MsrRead.number(), msr.into(), &mut value as *mut u64 as u64))?;
+    Ok(value)
+}
+
+pub fn msr_write(msr: u32, value: u64) -> Result<u64, Error> {
+    result(hypercall2(Hypercall::MsrWrite.number(), msr.into(), value))
+}
+
+/// `multicall` of `entries`; each entry's `result` says how it went.
+pub fn multicall(entries: &mut [MulticallEntry]) -> Result<u64, Error> {
+    result(hypercall2(Hypercall::Multicall.number(), entries.as_mut_ptr() as u64, entries.len() as u64))
 }
 
 /// `mmuext_op` on `ops`; returns how many took effect with the result.

@@ -2,7 +2,9 @@
 
 use core::arch::x86_64::{__cpuid, __cpuid_count};
 
+use veneer_core::vcpu::HostMsr;
 use x86_64::registers::control::{Cr0, Cr0Flags, Cr4, Cr4Flags};
+use x86_64::registers::model_specific::{Efer, Msr};
 use x86_64::registers::xcontrol::XCr0;
 
 /// Stops this CPU for good.
@@ -33,6 +35,8 @@ pub struct Features {
     /// Physical address width: page-table address bits at or above it are
     /// reserved.
     pub phys_addr_bits: u32,
+    /// IA32_TSC_AUX exists (RDTSCP or RDPID): each vCPU's is loaded with it.
+    pub tsc_aux: bool,
 }
 
 /// XCR0 components Veneer hands to guests: x87, SSE, AVX, AVX-512.
@@ -62,6 +66,50 @@ pub fn features() -> Features {
         tsc_deadline: leaf1.ecx & (1 << 24) != 0,
         invariant_tsc,
         phys_addr_bits,
+        tsc_aux: has_tsc_aux(),
+    }
+}
+
+const IA32_TSC_AUX: u32 = 0xc000_0103;
+const IA32_MISC_ENABLE: u32 = 0x1a0;
+const IA32_PAT: u32 = 0x277;
+
+/// Whether IA32_TSC_AUX exists: RDTSCP (0x80000001 EDX 27) or RDPID (7.0 ECX 22).
+pub fn has_tsc_aux() -> bool {
+    let rdtscp = __cpuid(0x8000_0000).eax >= 0x8000_0001 && __cpuid(0x8000_0001).edx & (1 << 27) != 0;
+    rdtscp || __cpuid(0).eax >= 7 && __cpuid_count(7, 0).ecx & (1 << 22) != 0
+}
+
+/// Loads IA32_TSC_AUX, if the CPU has it (`has_tsc_aux`).
+pub fn write_tsc_aux(value: u32) {
+    // SAFETY: the MSR exists (checked by the caller through `has_tsc_aux`)
+    // and only sets what `rdtscp`/`rdpid` return.
+    unsafe { Msr::new(IA32_TSC_AUX).write(u64::from(value)) };
+}
+
+/// The XCR0 in force, which is the guests' (`init` fixes it); 0 without
+/// OSXSAVE, when `xgetbv` would fault.
+pub fn guest_xcr0() -> u64 {
+    if __cpuid(1).ecx & (1 << 27) != 0 {
+        XCr0::read_raw()
+    } else {
+        0
+    }
+}
+
+/// Reads a hypervisor-owned MSR for `msr_read`.
+pub fn host_msr(msr: HostMsr) -> u64 {
+    match msr {
+        HostMsr::Efer => Efer::read_raw(),
+        // SAFETY: IA32_PAT is architectural on every x86_64 CPU; reading it
+        // changes nothing.
+        HostMsr::Pat => unsafe { Msr::new(IA32_PAT).read() },
+        // IA32_MISC_ENABLE is Intel's: other vendors fault on it.
+        HostMsr::MiscEnable if __cpuid(0).ebx == u32::from_le_bytes(*b"Genu") => {
+            // SAFETY: an Intel CPU has the MSR; reading it changes nothing.
+            unsafe { Msr::new(IA32_MISC_ENABLE).read() }
+        }
+        HostMsr::MiscEnable => 0,
     }
 }
 

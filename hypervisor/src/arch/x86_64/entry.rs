@@ -2,17 +2,19 @@
 //! the guest CPU state (segment bases, address space) outside the saved
 //! registers.
 
+use core::arch::x86_64::__cpuid_count;
 use core::cell::UnsafeCell;
 use core::mem::{offset_of, size_of};
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use hypercall_abi::cpu::TrapFrame;
 use hypercall_abi::shared_info::VcpuInfo;
-use veneer_core::vcpu::{EntryState, GuestCpu, GuestRegisters, Gprs, Mode, ENTRY_SYSCALL, RFLAGS_IF, USER_CS32, USER_CS64, USER_DS};
+use veneer_core::vcpu::{EntryState, GuestCpu, GuestRegisters, Gprs, HostMsr, Mode, ENTRY_SYSCALL, RFLAGS_IF, USER_CS32, USER_CS64, USER_DS};
 use x86_64::registers::model_specific::{Efer, EferFlags, FsBase, GsBase, KernelGsBase, LStar, Msr, SFMask};
 use x86_64::registers::rflags::RFlags;
 use x86_64::VirtAddr;
 
+use super::cpu;
 use super::gdt::Selectors;
 use super::paging;
 use super::smp::MAX_CPUS;
@@ -259,6 +261,24 @@ impl GuestCpu for MachineGuestCpu {
             Mode::User => pc.cr3_user_bits,
         };
         paging::activate_guest(l4 | bits);
+    }
+    fn fs_base(&self) -> u64 {
+        FsBase::read().as_u64()
+    }
+    fn set_tsc_aux(&mut self, value: u32) {
+        if cpu::has_tsc_aux() {
+            cpu::write_tsc_aux(value);
+        }
+    }
+    fn host_cpuid(&self, leaf: u32, subleaf: u32) -> [u32; 4] {
+        let r = __cpuid_count(leaf, subleaf);
+        [r.eax, r.ebx, r.ecx, r.edx]
+    }
+    fn guest_xcr0(&self) -> u64 {
+        cpu::guest_xcr0()
+    }
+    fn host_msr(&self, msr: HostMsr) -> u64 {
+        cpu::host_msr(msr)
     }
 }
 
